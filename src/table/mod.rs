@@ -1,0 +1,1163 @@
+//! [`RoutingTable`]: exchanges of the four kinds, bindings, exchange-to-exchange graphs,
+//! alternate exchanges, and one copy per queue.
+//!
+//! # Structure
+//!
+//! Exchanges and queues live in slabs and are named through hash maps; their ids stay
+//! dense (a deleted id is reused), so routing results are bitsets. Each exchange owns
+//! the index of its kind: a [`DirectIndex`](crate::DirectIndex), a
+//! [`TopicTrie`](crate::topic::TopicTrie), a [`DestSet`](crate::DestSet) of fanout
+//! members, or a list of [`HeadersMatch`](crate::HeadersMatch)ers. Index values are a
+//! destination and an interned argument table, so a binding's whole identity
+//! (source, destination, key, arguments) is one (key, value) pair of its source's index.
+//! Every destination also keeps the bindings that lead to it, so deleting a queue or an
+//! exchange costs O(its bindings).
+//!
+//! # Routing
+//!
+//! [`RoutingTable::route_into`] evaluates exchanges from a work list, each at most once
+//! per message (cycles end), with the routing key and any `CC`/`BCC` keys. An exchange
+//! whose own bindings yield no destination at all hands the message to its alternate
+//! exchange, if that exists (RabbitMQ's rule). Queues are collected in a
+//! [`DestSet`](crate::DestSet) so each appears once, in order of discovery.
+
+mod route;
+
+use std::fmt;
+
+use hashbrown::{HashMap, HashSet};
+
+use crate::bitset::DestSet;
+use crate::direct::DirectIndex;
+use crate::error::{BindError, DeclareError, DeleteError, ObjectKind};
+use crate::field::FieldTable;
+use crate::headers::HeadersMatch;
+use crate::topic::{Pattern, TopicTrie};
+
+pub use route::RouteResult;
+
+/// The longest name, routing key or binding key AMQP can carry (a short string).
+pub const MAX_NAME_LEN: usize = 255;
+
+/// The kind of an exchange, which decides how it matches routing keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExchangeKind {
+    /// The binding key equals the routing key, byte for byte.
+    Direct,
+    /// Every binding matches; keys are ignored.
+    Fanout,
+    /// The binding key is a pattern with `*` and `#` (see [`topic`](crate::topic)).
+    Topic,
+    /// The binding's arguments match the message headers (see
+    /// [`HeadersMatch`](crate::HeadersMatch)).
+    Headers,
+}
+
+impl ExchangeKind {
+    /// The AMQP type name: `direct`, `fanout`, `topic` or `headers`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Topic => "topic",
+            ExchangeKind::Headers => "headers",
+        }
+    }
+}
+
+impl fmt::Display for ExchangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ExchangeKind {
+    type Err = DeclareError;
+
+    /// Parses an AMQP exchange type name.
+    ///
+    /// # Errors
+    ///
+    /// [`DeclareError::UnknownType`] (406) for any other name.
+    fn from_str(s: &str) -> Result<ExchangeKind, DeclareError> {
+        match s {
+            "direct" => Ok(ExchangeKind::Direct),
+            "fanout" => Ok(ExchangeKind::Fanout),
+            "topic" => Ok(ExchangeKind::Topic),
+            "headers" => Ok(ExchangeKind::Headers),
+            other => Err(DeclareError::UnknownType { name: other.into() }),
+        }
+    }
+}
+
+/// The properties of an exchange other than its kind; a redeclare must repeat them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExchangeOptions {
+    /// Survives a broker restart (recorded only: this table lives in memory).
+    pub durable: bool,
+    /// Deleted when its last binding as a source goes (never if it never had one).
+    pub auto_delete: bool,
+    /// Cannot be published to directly, only reached through other exchanges.
+    pub internal: bool,
+    /// The exchange that receives messages this one routes nowhere (the
+    /// `alternate-exchange` argument). It need not exist; a missing one is skipped.
+    pub alternate_exchange: Option<String>,
+}
+
+/// Options of the table itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// The most `#` words a topic binding key may have; `None` (the default) is no
+    /// limit. `Some(2)` reproduces RabbitMQ 4.3.5 and later, which refuses more with 406.
+    pub max_hash_words: Option<usize>,
+}
+
+/// A queue's id in a [`RoutingTable`]: dense, reused after the queue is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueId(pub(crate) u32);
+
+impl QueueId {
+    /// The id as an index (dense: below the table's highest queue count).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// An exchange's id in a [`RoutingTable`]: dense, reused after the exchange is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExchangeId(pub(crate) u32);
+
+impl ExchangeId {
+    /// The id as an index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The destination of a binding, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Destination<'a> {
+    /// A queue.
+    Queue(&'a str),
+    /// An exchange (an exchange-to-exchange binding).
+    Exchange(&'a str),
+}
+
+/// A binding, as listed by [`RoutingTable::bindings`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding<'a> {
+    /// The source exchange.
+    pub source: &'a str,
+    /// Where matching messages go.
+    pub destination: Destination<'a>,
+    /// The binding key (a pattern for topic exchanges).
+    pub key: &'a [u8],
+    /// The binding arguments.
+    pub arguments: &'a FieldTable,
+}
+
+/// An exchange, as listed by [`RoutingTable::exchanges`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeInfo<'a> {
+    /// Its name (`""` is the default exchange).
+    pub name: &'a str,
+    /// Its kind.
+    pub kind: ExchangeKind,
+    /// Its options.
+    pub options: &'a ExchangeOptions,
+    /// Number of bindings with it as the source.
+    pub bindings: usize,
+}
+
+/// A destination packed in a `u32`: `id << 1`, low bit set for exchanges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Dest(u32);
+
+impl Dest {
+    fn queue(id: u32) -> Dest {
+        Dest(id << 1)
+    }
+    fn exchange(id: u32) -> Dest {
+        Dest(id << 1 | 1)
+    }
+    fn is_exchange(self) -> bool {
+        self.0 & 1 == 1
+    }
+    fn id(self) -> u32 {
+        self.0 >> 1
+    }
+}
+
+/// An index value: where a binding leads and its interned arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Bound {
+    dest: Dest,
+    /// Id in the table's argument interner; 0 is the empty table.
+    args: u32,
+}
+
+/// A binding as seen from its destination.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Inbound {
+    source: u32,
+    key: Box<[u8]>,
+    args: u32,
+}
+
+/// One headers binding.
+#[derive(Debug, Clone)]
+pub(crate) struct HeadersBinding {
+    key: Box<[u8]>,
+    bound: Bound,
+    matcher: HeadersMatch,
+}
+
+/// An exchange's index, by kind. Every (key, value) pair is one binding.
+#[derive(Debug, Clone)]
+pub(crate) enum Index {
+    Direct(DirectIndex<Bound>),
+    Topic(TopicTrie<Bound>),
+    Fanout {
+        /// Binding identities.
+        bindings: DirectIndex<Bound>,
+        /// Ids of the queues with at least one binding.
+        queues: DestSet,
+        /// Ids of the exchanges with at least one binding.
+        exchanges: DestSet,
+        /// Packed destination -> number of bindings to it (> 0); its id is in `queues`
+        /// or `exchanges` iff it is a key here.
+        counts: HashMap<Dest, u32>,
+    },
+    Headers {
+        list: Vec<HeadersBinding>,
+        /// (key, value) -> position in `list`, for every binding.
+        at: HashMap<(Box<[u8]>, Bound), usize>,
+    },
+}
+
+impl Index {
+    fn new(kind: ExchangeKind) -> Index {
+        match kind {
+            ExchangeKind::Direct => Index::Direct(DirectIndex::new()),
+            ExchangeKind::Topic => Index::Topic(TopicTrie::new()),
+            ExchangeKind::Fanout => Index::Fanout {
+                bindings: DirectIndex::new(),
+                queues: DestSet::new(),
+                exchanges: DestSet::new(),
+                counts: HashMap::new(),
+            },
+            ExchangeKind::Headers => Index::Headers {
+                list: Vec::new(),
+                at: HashMap::new(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    name: Box<str>,
+    kind: ExchangeKind,
+    options: ExchangeOptions,
+    /// `None` only for the default exchange, which routes by queue name.
+    index: Option<Index>,
+    /// Number of bindings with this exchange as source (pairs in `index`).
+    bindings: usize,
+    /// Whether it ever was the source of a binding (auto-delete needs one).
+    ever_bound: bool,
+    /// Bindings with this exchange as destination.
+    inbound: HashSet<Inbound>,
+}
+
+#[derive(Debug, Clone)]
+struct Queue {
+    name: Box<str>,
+    /// Bindings with this queue as destination.
+    inbound: HashSet<Inbound>,
+}
+
+/// Interned argument tables, so an index value is 8 bytes whatever the arguments.
+#[derive(Debug, Clone)]
+struct ArgsInterner {
+    ids: HashMap<FieldTable, u32>,
+    /// Slot 0 is the empty table and is never freed; a slot is `Some` iff its table is
+    /// in `ids`, with the number of bindings using it.
+    slots: Vec<Option<(FieldTable, usize)>>,
+    free: Vec<u32>,
+}
+
+impl ArgsInterner {
+    fn new() -> ArgsInterner {
+        let mut ids = HashMap::new();
+        ids.insert(FieldTable::new(), 0);
+        ArgsInterner {
+            ids,
+            slots: vec![Some((FieldTable::new(), 0))],
+            free: Vec::new(),
+        }
+    }
+
+    /// The id of `table` without taking a reference, if interned.
+    fn find(&self, table: &FieldTable) -> Option<u32> {
+        self.ids.get(table).copied()
+    }
+
+    /// The id of `table`, interning it; takes one reference.
+    fn acquire(&mut self, table: &FieldTable) -> u32 {
+        let id = match self.ids.get(table) {
+            Some(&id) => id,
+            None => {
+                let id = match self.free.pop() {
+                    Some(id) => id,
+                    None => {
+                        self.slots.push(None);
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.slots[id as usize] = Some((table.clone(), 0));
+                self.ids.insert(table.clone(), id);
+                id
+            }
+        };
+        self.slots[id as usize].as_mut().expect("interned").1 += 1;
+        id
+    }
+
+    fn release(&mut self, id: u32) {
+        let slot = self.slots[id as usize]
+            .as_mut()
+            .expect("released id is interned");
+        slot.1 -= 1;
+        if slot.1 == 0 && id != 0 {
+            let (table, _) = self.slots[id as usize].take().expect("interned");
+            self.ids.remove(&table);
+            self.free.push(id);
+        }
+    }
+
+    fn get(&self, id: u32) -> &FieldTable {
+        &self.slots[id as usize].as_ref().expect("live args id").0
+    }
+}
+
+/// Exchanges, queues and the bindings between them, with RabbitMQ's routing rules.
+///
+/// A new table holds what a RabbitMQ vhost starts with: the default exchange `""`
+/// (every queue is reachable through it by its name; it takes no bindings) and the
+/// durable exchanges `amq.direct`, `amq.fanout`, `amq.topic`, `amq.headers` and
+/// `amq.match`.
+///
+/// # Examples
+///
+/// The news feed that explains topic exchanges: keys are
+/// `<region>.<section>.<user_type>`.
+///
+/// ```
+/// use trackswitch::{Destination, ExchangeKind, FieldTable, RoutingTable};
+///
+/// let mut table = RoutingTable::new();
+/// table.declare_exchange("news", ExchangeKind::Topic, &Default::default())?;
+/// let none = FieldTable::new();
+/// for (queue, key) in [
+///     ("eu_free", "eu.*.free_user"),
+///     ("ru_all", "ru.#"),
+///     ("culture", "*.culture.*"),
+///     ("archive", "#"),
+/// ] {
+///     table.declare_queue(queue)?;
+///     table.bind("news", Destination::Queue(queue), key, &none)?;
+/// }
+///
+/// let routed = table.route("news", "eu.culture.free_user", None)?;
+/// let mut names: Vec<&str> = routed.queues().iter().map(|&q| table.queue_name(q).unwrap()).collect();
+/// names.sort();
+/// assert_eq!(names, ["archive", "culture", "eu_free"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RoutingTable {
+    options: TableOptions,
+    /// Slab of exchanges; `None` slots are on `free_exchanges`. Slot 0 is the default
+    /// exchange.
+    exchanges: Vec<Option<Exchange>>,
+    free_exchanges: Vec<u32>,
+    /// Name -> slab index of every live exchange.
+    exchange_names: HashMap<Box<[u8]>, u32>,
+    queues: Vec<Option<Queue>>,
+    free_queues: Vec<u32>,
+    queue_names: HashMap<Box<[u8]>, u32>,
+    args: ArgsInterner,
+}
+
+impl Default for RoutingTable {
+    fn default() -> Self {
+        RoutingTable::with_options(TableOptions::default())
+    }
+}
+
+fn check_name(kind: ObjectKind, name: &str) -> Result<(), DeclareError> {
+    let empty_queue = kind == ObjectKind::Queue && name.is_empty();
+    if empty_queue || name.len() > MAX_NAME_LEN {
+        return Err(DeclareError::InvalidName {
+            kind,
+            len: name.len(),
+        });
+    }
+    Ok(())
+}
+
+impl RoutingTable {
+    /// A table with the default exchange and the `amq.*` exchanges.
+    pub fn new() -> RoutingTable {
+        RoutingTable::default()
+    }
+
+    /// A table with options (e.g. RabbitMQ 4.3.5's limit of two `#` per topic key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackswitch::{Destination, FieldTable, RoutingTable, TableOptions};
+    ///
+    /// let mut table = RoutingTable::with_options(TableOptions { max_hash_words: Some(2) });
+    /// table.declare_queue("q")?;
+    /// let err = table.bind("amq.topic", Destination::Queue("q"), "#.#.#", &FieldTable::new());
+    /// assert_eq!(err.unwrap_err().reply_code(), 406);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_options(options: TableOptions) -> RoutingTable {
+        let mut t = RoutingTable {
+            options,
+            exchanges: Vec::new(),
+            free_exchanges: Vec::new(),
+            exchange_names: HashMap::new(),
+            queues: Vec::new(),
+            free_queues: Vec::new(),
+            queue_names: HashMap::new(),
+            args: ArgsInterner::new(),
+        };
+        let durable = ExchangeOptions {
+            durable: true,
+            ..ExchangeOptions::default()
+        };
+        t.insert_exchange("", ExchangeKind::Direct, durable.clone(), None);
+        for (name, kind) in [
+            ("amq.direct", ExchangeKind::Direct),
+            ("amq.fanout", ExchangeKind::Fanout),
+            ("amq.topic", ExchangeKind::Topic),
+            ("amq.headers", ExchangeKind::Headers),
+            ("amq.match", ExchangeKind::Headers),
+        ] {
+            t.insert_exchange(name, kind, durable.clone(), Some(Index::new(kind)));
+        }
+        t
+    }
+
+    /// The table's options.
+    pub fn options(&self) -> &TableOptions {
+        &self.options
+    }
+
+    fn insert_exchange(
+        &mut self,
+        name: &str,
+        kind: ExchangeKind,
+        options: ExchangeOptions,
+        index: Option<Index>,
+    ) -> u32 {
+        let x = Exchange {
+            name: name.into(),
+            kind,
+            options,
+            index,
+            bindings: 0,
+            ever_bound: false,
+            inbound: HashSet::new(),
+        };
+        let id = match self.free_exchanges.pop() {
+            Some(id) => {
+                self.exchanges[id as usize] = Some(x);
+                id
+            }
+            None => {
+                self.exchanges.push(Some(x));
+                u32::try_from(self.exchanges.len() - 1).expect("fewer than 2^31 exchanges")
+            }
+        };
+        assert!(id < 1 << 31, "fewer than 2^31 exchanges");
+        self.exchange_names.insert(name.as_bytes().into(), id);
+        id
+    }
+
+    pub(crate) fn exchange_slot(&self, id: u32) -> &Exchange {
+        self.exchanges[id as usize]
+            .as_ref()
+            .expect("id of a live exchange")
+    }
+
+    fn exchange_slot_mut(&mut self, id: u32) -> &mut Exchange {
+        self.exchanges[id as usize]
+            .as_mut()
+            .expect("id of a live exchange")
+    }
+
+    fn queue_slot_mut(&mut self, id: u32) -> &mut Queue {
+        self.queues[id as usize]
+            .as_mut()
+            .expect("id of a live queue")
+    }
+
+    /// Declares an exchange, or checks that an existing one has the same kind and
+    /// options. Returns its id.
+    ///
+    /// # Errors
+    ///
+    /// - [`DeclareError::AccessRefused`] (403): the default exchange `""`, or a new name
+    ///   starting with `amq.`;
+    /// - [`DeclareError::Inequivalent`] (406): the exchange exists with another kind or
+    ///   other options;
+    /// - [`DeclareError::InvalidName`] (406): a name over 255 bytes.
+    pub fn declare_exchange(
+        &mut self,
+        name: &str,
+        kind: ExchangeKind,
+        options: &ExchangeOptions,
+    ) -> Result<ExchangeId, DeclareError> {
+        check_name(ObjectKind::Exchange, name)?;
+        if name.is_empty() {
+            return Err(DeclareError::AccessRefused {
+                kind: ObjectKind::Exchange,
+                name: String::new(),
+            });
+        }
+        if let Some(&id) = self.exchange_names.get(name.as_bytes()) {
+            let x = self.exchange_slot(id);
+            let property = if x.kind != kind {
+                Some("type")
+            } else if x.options.durable != options.durable {
+                Some("durable")
+            } else if x.options.auto_delete != options.auto_delete {
+                Some("auto_delete")
+            } else if x.options.internal != options.internal {
+                Some("internal")
+            } else if x.options.alternate_exchange != options.alternate_exchange {
+                Some("alternate-exchange")
+            } else {
+                None
+            };
+            return match property {
+                Some(property) => Err(DeclareError::Inequivalent {
+                    kind: ObjectKind::Exchange,
+                    name: name.into(),
+                    property,
+                }),
+                None => Ok(ExchangeId(id)),
+            };
+        }
+        if name.starts_with("amq.") {
+            return Err(DeclareError::AccessRefused {
+                kind: ObjectKind::Exchange,
+                name: name.into(),
+            });
+        }
+        let id = self.insert_exchange(name, kind, options.clone(), Some(Index::new(kind)));
+        Ok(ExchangeId(id))
+    }
+
+    /// Deletes an exchange and every binding in which it is the source or the
+    /// destination (which may auto-delete other exchanges). Returns whether it existed:
+    /// deleting a missing exchange is not an error.
+    ///
+    /// # Errors
+    ///
+    /// - [`DeleteError::AccessRefused`] (403): the default exchange or an `amq.*` one;
+    /// - [`DeleteError::InUse`] (406): `if_unused` and the exchange is a binding's source.
+    pub fn delete_exchange(&mut self, name: &str, if_unused: bool) -> Result<bool, DeleteError> {
+        if name.is_empty() || name.starts_with("amq.") {
+            return Err(DeleteError::AccessRefused {
+                kind: ObjectKind::Exchange,
+                name: name.into(),
+            });
+        }
+        let Some(&id) = self.exchange_names.get(name.as_bytes()) else {
+            return Ok(false);
+        };
+        if if_unused && self.exchange_slot(id).bindings > 0 {
+            return Err(DeleteError::InUse {
+                kind: ObjectKind::Exchange,
+                name: name.into(),
+            });
+        }
+        self.remove_exchange(id);
+        Ok(true)
+    }
+
+    /// Removes an exchange and its bindings; cascades auto-deletes.
+    fn remove_exchange(&mut self, id: u32) {
+        let mut doomed = vec![id];
+        while let Some(id) = doomed.pop() {
+            let Some(x) = self.exchanges[id as usize].take() else {
+                continue; // already removed through another path
+            };
+            self.exchange_names.remove(x.name.as_bytes());
+            self.free_exchanges.push(id);
+            // Bindings where it is the source: drop them from their destinations.
+            for (key, bound) in index_pairs(x.index.as_ref()) {
+                let inbound = Inbound {
+                    source: id,
+                    key: key.into(),
+                    args: bound.args,
+                };
+                self.args.release(bound.args);
+                let set = if bound.dest.is_exchange() {
+                    // A self-binding's exchange is already out of the slab.
+                    match self.exchanges[bound.dest.id() as usize].as_mut() {
+                        Some(dx) => &mut dx.inbound,
+                        None => continue,
+                    }
+                } else {
+                    &mut self.queue_slot_mut(bound.dest.id()).inbound
+                };
+                set.remove(&inbound);
+            }
+            // Bindings where it is the destination: drop them from their sources.
+            for b in x.inbound {
+                if b.source == id {
+                    continue;
+                }
+                let bound = Bound {
+                    dest: Dest::exchange(id),
+                    args: b.args,
+                };
+                if self.unindex(b.source, &b.key, bound) {
+                    doomed.push(b.source);
+                }
+            }
+        }
+    }
+
+    /// Removes one binding from its source's index (not from the destination's inbound
+    /// set) and releases its arguments. Returns whether the source should now be
+    /// auto-deleted.
+    fn unindex(&mut self, source: u32, key: &[u8], bound: Bound) -> bool {
+        let x = self.exchange_slot_mut(source);
+        let removed = match x.index.as_mut().expect("a binding's source has an index") {
+            Index::Direct(d) => d.remove(key, &bound),
+            Index::Topic(t) => {
+                let pattern = Pattern::new(key).expect("bound keys are valid patterns");
+                t.remove(&pattern, &bound)
+            }
+            Index::Fanout {
+                bindings,
+                queues,
+                exchanges,
+                counts,
+            } => {
+                let removed = bindings.remove(key, &bound);
+                if removed {
+                    let c = counts.get_mut(&bound.dest).expect("counted member");
+                    *c -= 1;
+                    if *c == 0 {
+                        counts.remove(&bound.dest);
+                        let members = if bound.dest.is_exchange() {
+                            exchanges
+                        } else {
+                            queues
+                        };
+                        members.remove(bound.dest.id());
+                    }
+                }
+                removed
+            }
+            Index::Headers { list, at } => match at.remove(&(Box::from(key), bound)) {
+                Some(i) => {
+                    list.swap_remove(i);
+                    if let Some(moved) = list.get(i) {
+                        *at.get_mut(&(moved.key.clone(), moved.bound))
+                            .expect("every headers binding is indexed") = i;
+                    }
+                    true
+                }
+                None => false,
+            },
+        };
+        assert!(removed, "unindexed binding was indexed");
+        x.bindings -= 1;
+        let auto_delete = x.bindings == 0 && x.options.auto_delete && x.ever_bound;
+        self.args.release(bound.args);
+        auto_delete
+    }
+
+    /// Declares a queue (the table only needs its name). Returns its id; declaring an
+    /// existing queue returns the existing id.
+    ///
+    /// # Errors
+    ///
+    /// - [`DeclareError::AccessRefused`] (403): a new name starting with `amq.`;
+    /// - [`DeclareError::InvalidName`] (406): an empty name or one over 255 bytes.
+    pub fn declare_queue(&mut self, name: &str) -> Result<QueueId, DeclareError> {
+        check_name(ObjectKind::Queue, name)?;
+        if let Some(&id) = self.queue_names.get(name.as_bytes()) {
+            return Ok(QueueId(id));
+        }
+        if name.starts_with("amq.") {
+            return Err(DeclareError::AccessRefused {
+                kind: ObjectKind::Queue,
+                name: name.into(),
+            });
+        }
+        Ok(self.insert_queue(name))
+    }
+
+    fn insert_queue(&mut self, name: &str) -> QueueId {
+        let q = Queue {
+            name: name.into(),
+            inbound: HashSet::new(),
+        };
+        let id = match self.free_queues.pop() {
+            Some(id) => {
+                self.queues[id as usize] = Some(q);
+                id
+            }
+            None => {
+                self.queues.push(Some(q));
+                u32::try_from(self.queues.len() - 1).expect("fewer than 2^31 queues")
+            }
+        };
+        assert!(id < 1 << 31, "fewer than 2^31 queues");
+        self.queue_names.insert(name.as_bytes().into(), id);
+        QueueId(id)
+    }
+
+    /// Declares a queue with a name the server chose (`amq.gen-...`), which the `amq.`
+    /// rule would otherwise refuse. Returns `None` if the name is taken, does not start
+    /// with `amq.`, or is over 255 bytes.
+    pub fn declare_generated_queue(&mut self, name: &str) -> Option<QueueId> {
+        if !name.starts_with("amq.")
+            || name.len() > MAX_NAME_LEN
+            || self.queue_names.contains_key(name.as_bytes())
+        {
+            return None;
+        }
+        Some(self.insert_queue(name))
+    }
+
+    /// Deletes a queue and its bindings (which may auto-delete exchanges). Returns
+    /// whether it existed.
+    pub fn delete_queue(&mut self, name: &str) -> bool {
+        let Some(id) = self.queue_names.remove(name.as_bytes()) else {
+            return false;
+        };
+        let q = self.queues[id as usize]
+            .take()
+            .expect("named queue is live");
+        self.free_queues.push(id);
+        for b in q.inbound {
+            let bound = Bound {
+                dest: Dest::queue(id),
+                args: b.args,
+            };
+            if self.unindex(b.source, &b.key, bound) {
+                self.remove_exchange(b.source);
+            }
+        }
+        true
+    }
+
+    /// The id of a queue.
+    pub fn queue_id(&self, name: &str) -> Option<QueueId> {
+        self.queue_names.get(name.as_bytes()).map(|&id| QueueId(id))
+    }
+
+    /// The name of a queue.
+    pub fn queue_name(&self, id: QueueId) -> Option<&str> {
+        self.queues
+            .get(id.index())
+            .and_then(Option::as_ref)
+            .map(|q| &*q.name)
+    }
+
+    /// Every queue, by id and name, in id order.
+    pub fn queues(&self) -> impl Iterator<Item = (QueueId, &str)> + '_ {
+        self.queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.as_ref().map(|q| (QueueId(i as u32), &*q.name)))
+    }
+
+    /// Number of queues.
+    pub fn queue_count(&self) -> usize {
+        self.queue_names.len()
+    }
+
+    /// One above the highest queue id in use: a bound for arrays indexed by
+    /// [`QueueId::index`].
+    pub fn queue_id_bound(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// The id of an exchange.
+    pub fn exchange_id(&self, name: &str) -> Option<ExchangeId> {
+        self.exchange_names
+            .get(name.as_bytes())
+            .map(|&id| ExchangeId(id))
+    }
+
+    /// An exchange's kind and options.
+    pub fn exchange(&self, name: &str) -> Option<ExchangeInfo<'_>> {
+        self.exchange_id(name).map(|id| self.exchange_info(id.0))
+    }
+
+    fn exchange_info(&self, id: u32) -> ExchangeInfo<'_> {
+        let x = self.exchange_slot(id);
+        ExchangeInfo {
+            name: &x.name,
+            kind: x.kind,
+            options: &x.options,
+            bindings: x.bindings,
+        }
+    }
+
+    /// Every exchange, the default one included, in id order.
+    pub fn exchanges(&self) -> impl Iterator<Item = ExchangeInfo<'_>> + '_ {
+        (0..self.exchanges.len() as u32)
+            .filter(|&i| self.exchanges[i as usize].is_some())
+            .map(|i| self.exchange_info(i))
+    }
+
+    /// Number of exchanges, the default one included.
+    pub fn exchange_count(&self) -> usize {
+        self.exchange_names.len()
+    }
+
+    fn resolve(&self, destination: Destination<'_>) -> Result<Dest, BindError> {
+        match destination {
+            Destination::Queue(name) => self
+                .queue_names
+                .get(name.as_bytes())
+                .map(|&id| Dest::queue(id))
+                .ok_or_else(|| BindError::NotFound {
+                    kind: ObjectKind::Queue,
+                    name: name.into(),
+                }),
+            Destination::Exchange(name) if name.is_empty() => Err(BindError::AccessRefused {
+                name: String::new(),
+            }),
+            Destination::Exchange(name) => self
+                .exchange_names
+                .get(name.as_bytes())
+                .map(|&id| Dest::exchange(id))
+                .ok_or_else(|| BindError::NotFound {
+                    kind: ObjectKind::Exchange,
+                    name: name.into(),
+                }),
+        }
+    }
+
+    fn source(&self, name: &str) -> Result<u32, BindError> {
+        if name.is_empty() {
+            return Err(BindError::AccessRefused {
+                name: String::new(),
+            });
+        }
+        self.exchange_names
+            .get(name.as_bytes())
+            .copied()
+            .ok_or_else(|| BindError::NotFound {
+                kind: ObjectKind::Exchange,
+                name: name.into(),
+            })
+    }
+
+    /// Binds `destination` to the exchange `source` with a key and arguments. Returns
+    /// false if that exact binding (source, destination, key, arguments) already
+    /// existed: binding twice is idempotent, and bindings that differ only in their
+    /// arguments are distinct.
+    ///
+    /// # Errors
+    ///
+    /// - [`BindError::NotFound`] (404): the source or the destination does not exist;
+    /// - [`BindError::AccessRefused`] (403): binding to or from the default exchange;
+    /// - [`BindError::KeyTooLong`] (406): a key over 255 bytes;
+    /// - [`BindError::TooManyHashes`] (406): a topic key over the table's `#` limit;
+    /// - [`BindError::InvalidArgument`] (406): a headers binding with a bad `x-match`.
+    pub fn bind(
+        &mut self,
+        source: &str,
+        destination: Destination<'_>,
+        key: impl AsRef<[u8]>,
+        arguments: &FieldTable,
+    ) -> Result<bool, BindError> {
+        let key = key.as_ref();
+        let src = self.source(source)?;
+        let dest = self.resolve(destination)?;
+        if key.len() > MAX_NAME_LEN {
+            return Err(BindError::KeyTooLong { len: key.len() });
+        }
+        let kind = self.exchange_slot(src).kind;
+        let pattern = Pattern::new(key).expect("a key of at most 255 bytes is a valid pattern");
+        if kind == ExchangeKind::Topic {
+            if let Some(max) = self.options.max_hash_words {
+                let count = pattern.hash_count();
+                if count > max {
+                    return Err(BindError::TooManyHashes { count, max });
+                }
+            }
+        }
+        let matcher = match kind {
+            ExchangeKind::Headers => Some(HeadersMatch::new(arguments)?),
+            _ => None,
+        };
+        let args = self.args.acquire(arguments);
+        let bound = Bound { dest, args };
+        let x = self.exchange_slot_mut(src);
+        let added = match x
+            .index
+            .as_mut()
+            .expect("only the default exchange has no index")
+        {
+            Index::Direct(d) => d.insert(key, bound),
+            Index::Topic(t) => t.insert(&pattern, bound),
+            Index::Fanout {
+                bindings,
+                queues,
+                exchanges,
+                counts,
+            } => {
+                let added = bindings.insert(key, bound);
+                if added {
+                    *counts.entry(dest).or_insert(0) += 1;
+                    let members = if dest.is_exchange() {
+                        exchanges
+                    } else {
+                        queues
+                    };
+                    members.insert(dest.id());
+                }
+                added
+            }
+            Index::Headers { list, at } => match at.entry((key.into(), bound)) {
+                hashbrown::hash_map::Entry::Occupied(_) => false,
+                hashbrown::hash_map::Entry::Vacant(v) => {
+                    v.insert(list.len());
+                    list.push(HeadersBinding {
+                        key: key.into(),
+                        bound,
+                        matcher: matcher.expect("built for headers exchanges"),
+                    });
+                    true
+                }
+            },
+        };
+        if !added {
+            self.args.release(args);
+            return Ok(false);
+        }
+        x.bindings += 1;
+        x.ever_bound = true;
+        let inbound = Inbound {
+            source: src,
+            key: key.into(),
+            args,
+        };
+        if dest.is_exchange() {
+            self.exchange_slot_mut(dest.id()).inbound.insert(inbound);
+        } else {
+            self.queue_slot_mut(dest.id()).inbound.insert(inbound);
+        }
+        Ok(true)
+    }
+
+    /// Removes a binding. Returns whether it existed: unbinding what does not exist is
+    /// not an error. Removing an auto-delete exchange's last binding deletes it.
+    ///
+    /// # Errors
+    ///
+    /// - [`BindError::NotFound`] (404): the source or the destination does not exist;
+    /// - [`BindError::AccessRefused`] (403): the default exchange.
+    pub fn unbind(
+        &mut self,
+        source: &str,
+        destination: Destination<'_>,
+        key: impl AsRef<[u8]>,
+        arguments: &FieldTable,
+    ) -> Result<bool, BindError> {
+        let key = key.as_ref();
+        let src = self.source(source)?;
+        let dest = self.resolve(destination)?;
+        let Some(args) = self.args.find(arguments) else {
+            return Ok(false);
+        };
+        let inbound = Inbound {
+            source: src,
+            key: key.into(),
+            args,
+        };
+        let set = if dest.is_exchange() {
+            &mut self.exchange_slot_mut(dest.id()).inbound
+        } else {
+            &mut self.queue_slot_mut(dest.id()).inbound
+        };
+        if !set.remove(&inbound) {
+            return Ok(false);
+        }
+        if self.unindex(src, key, Bound { dest, args }) {
+            self.remove_exchange(src);
+        }
+        Ok(true)
+    }
+
+    /// Every binding, grouped by source exchange.
+    pub fn bindings(&self) -> impl Iterator<Item = Binding<'_>> + '_ {
+        self.exchanges.iter().flatten().flat_map(move |x| {
+            index_pairs(x.index.as_ref()).map(move |(key, bound)| Binding {
+                source: &x.name,
+                destination: self.destination_name(bound.dest),
+                key,
+                arguments: self.args.get(bound.args),
+            })
+        })
+    }
+
+    /// Number of bindings.
+    pub fn binding_count(&self) -> usize {
+        self.exchanges.iter().flatten().map(|x| x.bindings).sum()
+    }
+
+    fn destination_name(&self, dest: Dest) -> Destination<'_> {
+        if dest.is_exchange() {
+            Destination::Exchange(&self.exchange_slot(dest.id()).name)
+        } else {
+            Destination::Queue(
+                &self.queues[dest.id() as usize]
+                    .as_ref()
+                    .expect("a binding's queue is live")
+                    .name,
+            )
+        }
+    }
+
+    /// Checks the table's invariants (for tests and fuzzing).
+    ///
+    /// # Panics
+    ///
+    /// If an index and the inbound sets disagree, a binding leads to a missing queue or
+    /// exchange, a count is wrong, a name map is out of step with the slabs, or an
+    /// argument table's reference count is wrong.
+    pub fn check_invariants(&self) {
+        let mut refs = vec![0usize; self.args.slots.len()];
+        let mut inbound_seen = 0;
+        for (id, x) in self.exchanges.iter().enumerate() {
+            let Some(x) = x else {
+                assert!(
+                    self.free_exchanges.contains(&(id as u32)),
+                    "lost exchange slot"
+                );
+                continue;
+            };
+            assert_eq!(
+                self.exchange_names.get(x.name.as_bytes()),
+                Some(&(id as u32))
+            );
+            let mut n = 0;
+            match x.index.as_ref() {
+                None => assert_eq!(id, 0, "only the default exchange has no index"),
+                Some(Index::Direct(d)) => d.check_invariants(),
+                Some(Index::Topic(t)) => t.check_invariants(),
+                Some(Index::Fanout {
+                    bindings,
+                    queues,
+                    exchanges,
+                    counts,
+                }) => {
+                    bindings.check_invariants();
+                    queues.check_invariants();
+                    exchanges.check_invariants();
+                    let mut expect: HashMap<Dest, u32> = HashMap::new();
+                    for (_, b) in bindings.iter() {
+                        *expect.entry(b.dest).or_insert(0) += 1;
+                    }
+                    assert_eq!(&expect, counts, "fanout counts out of date");
+                    for d in counts.keys() {
+                        let members = if d.is_exchange() { exchanges } else { queues };
+                        assert!(members.contains(d.id()), "fanout member missing");
+                    }
+                    assert_eq!(
+                        queues.len() + exchanges.len(),
+                        counts.len(),
+                        "stray fanout members"
+                    );
+                }
+                Some(Index::Headers { list, at }) => {
+                    assert_eq!(list.len(), at.len(), "headers positions out of date");
+                    for (i, h) in list.iter().enumerate() {
+                        assert_eq!(at.get(&(h.key.clone(), h.bound)), Some(&i));
+                    }
+                }
+            }
+            for (key, bound) in index_pairs(x.index.as_ref()) {
+                n += 1;
+                refs[bound.args as usize] += 1;
+                let inbound = Inbound {
+                    source: id as u32,
+                    key: key.into(),
+                    args: bound.args,
+                };
+                let set = if bound.dest.is_exchange() {
+                    &self.exchanges[bound.dest.id() as usize]
+                        .as_ref()
+                        .expect("binding to a live exchange")
+                        .inbound
+                } else {
+                    &self.queues[bound.dest.id() as usize]
+                        .as_ref()
+                        .expect("binding to a live queue")
+                        .inbound
+                };
+                assert!(
+                    set.contains(&inbound),
+                    "binding missing from its destination"
+                );
+            }
+            assert_eq!(n, x.bindings, "binding count out of date");
+            assert!(x.bindings == 0 || x.ever_bound);
+            inbound_seen += x.inbound.len();
+        }
+        for (id, q) in self.queues.iter().enumerate() {
+            match q {
+                Some(q) => {
+                    assert_eq!(self.queue_names.get(q.name.as_bytes()), Some(&(id as u32)));
+                    inbound_seen += q.inbound.len();
+                }
+                None => assert!(self.free_queues.contains(&(id as u32)), "lost queue slot"),
+            }
+        }
+        assert_eq!(inbound_seen, self.binding_count(), "stray inbound bindings");
+        assert_eq!(self.queue_names.len(), self.queues.iter().flatten().count());
+        assert_eq!(
+            self.exchange_names.len(),
+            self.exchanges.iter().flatten().count()
+        );
+        for (id, slot) in self.args.slots.iter().enumerate() {
+            match slot {
+                Some((table, n)) => {
+                    assert_eq!(*n, refs[id], "argument reference count out of date");
+                    assert_eq!(self.args.ids.get(table), Some(&(id as u32)));
+                    assert!(id == 0 || *n > 0, "unused argument table kept");
+                }
+                None => assert_eq!(refs[id], 0, "binding to a freed argument table"),
+            }
+        }
+    }
+}
+
+/// Every (key, value) pair of an index.
+fn index_pairs(index: Option<&Index>) -> Box<dyn Iterator<Item = (&[u8], Bound)> + '_> {
+    match index {
+        None => Box::new(std::iter::empty()),
+        Some(Index::Direct(d)) => Box::new(d.iter().map(|(k, b)| (k, *b))),
+        Some(Index::Topic(t)) => Box::new(t.iter().map(|(p, b)| (p.as_bytes(), *b))),
+        Some(Index::Fanout { bindings, .. }) => Box::new(bindings.iter().map(|(k, b)| (k, *b))),
+        Some(Index::Headers { list, .. }) => Box::new(list.iter().map(|h| (&*h.key, h.bound))),
+    }
+}

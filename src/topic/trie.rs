@@ -1,0 +1,631 @@
+//! [`TopicTrie`]: many topic patterns, matched against a key at once.
+//!
+//! # How it works
+//!
+//! Exact patterns (no `*` or `#` word) live in one flat hash keyed by the whole
+//! pattern, so a key that only exact patterns can match costs one hash and one probe.
+//!
+//! Wildcard patterns live in a trie of words, stored as a `Vec` arena with `u32`
+//! indices. Literal children are found in a per-node hash table by the word's hash,
+//! computed once per key word with the trie's seeded hasher; `*` and `#` children sit in
+//! dedicated slots. For `a.*.c`, `a.#` and `#.b`:
+//!
+//! ```text
+//!          root
+//!        a/    \#
+//!       (1)    (4)#        (n)# : reached by a `#` edge, absorbs words
+//!      */  \#     \b
+//!     (2)  (5)#   (6)=#.b
+//!    c/     =a.#
+//!   (3)=a.*.c
+//! ```
+//!
+//! Matching runs the trie as an NFA. The live set starts as the root and its `#`-closure
+//! (the chain of `#` children, each matching zero words). For every key word, each live
+//! node moves to its literal child for that word, to its `*` child, and stays where it is
+//! if it was reached by `#`; each new node brings its `#`-closure along. The set is
+//! de-duplicated after every word, so it never holds a node twice and a key costs
+//! O(words x live nodes) probes, however many `#` the patterns hold: never exponential.
+//! At the end, the live nodes that end a pattern are the matches, each once.
+//!
+//! Removal walks the pattern's path and prunes every node left with no pattern, no
+//! child and no wildcard slot, so churn leaks nothing.
+
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::pattern::{Pattern, Word, split};
+use crate::exact::ExactMap;
+
+/// "No node" in a wildcard slot or parent link.
+const NONE: u32 = u32::MAX;
+/// The root of the wildcard trie; it always exists.
+const ROOT: u32 = 0;
+
+/// A pattern and the values bound to it.
+#[derive(Debug, Clone)]
+struct Terminal<V> {
+    pattern: Pattern,
+    /// Never empty; distinct.
+    values: Vec<V>,
+}
+
+#[derive(Debug, Clone)]
+struct Node<V> {
+    /// Literal word -> child index; hashed with the trie's hasher over the word bytes.
+    /// Never holds the words `*` or `#`.
+    children: HashTable<(Box<[u8]>, u32)>,
+    /// Child reached by a `*` word, or `NONE`.
+    star: u32,
+    /// Child reached by a `#` word, or `NONE`.
+    hash: u32,
+    /// Parent index (`NONE` for the root and for free nodes).
+    parent: u32,
+    /// Whether the edge from the parent is `#` (such a node absorbs key words).
+    absorbs: bool,
+    /// The pattern ending here, if any; its path from the root spells it.
+    terminal: Option<Box<Terminal<V>>>,
+}
+
+impl<V> Node<V> {
+    fn new(parent: u32, absorbs: bool) -> Self {
+        Node {
+            children: HashTable::new(),
+            star: NONE,
+            hash: NONE,
+            parent,
+            absorbs,
+            terminal: None,
+        }
+    }
+
+    /// A node that leads nowhere and ends no pattern; only the root may be one.
+    fn is_empty(&self) -> bool {
+        self.children.is_empty()
+            && self.star == NONE
+            && self.hash == NONE
+            && self.terminal.is_none()
+    }
+}
+
+thread_local! {
+    /// Reusable live sets for routing, so steady-state routing allocates nothing.
+    static LIVE: RefCell<(Vec<u32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Topic patterns -> values, matched against routing keys with `*` and `#`.
+///
+/// Several values may be bound to one pattern; a (pattern, value) pair is stored once.
+/// Routing a key returns the values of every pattern that matches it, each pattern
+/// once (a value bound under two matching patterns appears twice: de-duplicating
+/// destinations is the caller's choice, see [`DestSet`](crate::DestSet)).
+///
+/// # Examples
+///
+/// ```
+/// use trackswitch::topic::{Pattern, TopicTrie};
+///
+/// let mut trie = TopicTrie::new();
+/// trie.insert(&Pattern::new("eu.*.free_user")?, "eu-free");
+/// trie.insert(&Pattern::new("ru.#")?, "ru");
+/// trie.insert(&Pattern::new("*.culture.*")?, "culture");
+/// trie.insert(&Pattern::new("#")?, "all");
+///
+/// let mut hits = trie.route("eu.culture.free_user");
+/// hits.sort();
+/// assert_eq!(hits, ["all", "culture", "eu-free"]);
+///
+/// let mut out = Vec::new(); // reusable: routing into it allocates nothing once warm
+/// trie.route_into("ru.sport.premium", &mut out);
+/// out.sort();
+/// assert_eq!(out, ["all", "ru"]);
+/// # Ok::<(), trackswitch::PatternError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TopicTrie<V> {
+    /// Patterns with no wildcard word, keyed by their bytes.
+    exact: ExactMap<Pattern, V>,
+    /// The wildcard trie; `nodes[ROOT]` always exists. A node is either reachable from
+    /// the root (and then non-empty unless it is the root) or on `free`.
+    nodes: Vec<Node<V>>,
+    /// Indices of unused nodes, reused before the arena grows.
+    free: Vec<u32>,
+    /// Hashes literal words for every node's `children`.
+    hasher: DefaultHashBuilder,
+    /// Number of (pattern, value) pairs in the trie (not counting `exact`).
+    wild_len: usize,
+}
+
+impl<V> Default for TopicTrie<V> {
+    fn default() -> Self {
+        TopicTrie {
+            exact: ExactMap::default(),
+            nodes: vec![Node::new(NONE, false)],
+            free: Vec::new(),
+            hasher: DefaultHashBuilder::default(),
+            wild_len: 0,
+        }
+    }
+}
+
+impl<V> TopicTrie<V> {
+    /// An empty trie.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of (pattern, value) pairs.
+    pub fn len(&self) -> usize {
+        self.exact.len() + self.wild_len
+    }
+
+    /// Whether the trie holds no pair.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of distinct patterns.
+    pub fn pattern_count(&self) -> usize {
+        self.exact.key_count() + self.iter_terminals().count()
+    }
+
+    /// Removes every pattern.
+    pub fn clear(&mut self) {
+        self.exact.clear();
+        self.nodes.clear();
+        self.nodes.push(Node::new(NONE, false));
+        self.free.clear();
+        self.wild_len = 0;
+    }
+
+    fn word_hash(&self, word: &[u8]) -> u64 {
+        self.hasher.hash_one(word)
+    }
+
+    fn alloc(&mut self, parent: u32, absorbs: bool) -> u32 {
+        let node = Node::new(parent, absorbs);
+        if let Some(i) = self.free.pop() {
+            self.nodes[i as usize] = node;
+            i
+        } else {
+            let i = u32::try_from(self.nodes.len()).expect("fewer than 2^32 - 1 trie nodes");
+            assert!(i != NONE, "fewer than 2^32 - 1 trie nodes");
+            self.nodes.push(node);
+            i
+        }
+    }
+
+    /// The child of `node` along `word`, if any.
+    fn child(&self, node: u32, word: Word<'_>) -> Option<u32> {
+        let n = &self.nodes[node as usize];
+        let c = match word {
+            Word::Star => n.star,
+            Word::Hash => n.hash,
+            Word::Literal(w) => {
+                let h = self.word_hash(w);
+                n.children
+                    .find(h, |(k, _)| **k == *w)
+                    .map_or(NONE, |&(_, c)| c)
+            }
+        };
+        (c != NONE).then_some(c)
+    }
+
+    /// The child of `node` along `word`, created if missing.
+    fn child_or_insert(&mut self, node: u32, word: Word<'_>) -> u32 {
+        if let Some(c) = self.child(node, word) {
+            return c;
+        }
+        let c = self.alloc(node, word == Word::Hash);
+        let hasher = &self.hasher;
+        let n = &mut self.nodes[node as usize];
+        match word {
+            Word::Star => n.star = c,
+            Word::Hash => n.hash = c,
+            Word::Literal(w) => {
+                let h = hasher.hash_one(w);
+                n.children
+                    .insert_unique(h, (w.into(), c), |(k, _)| hasher.hash_one(&**k));
+            }
+        }
+        c
+    }
+
+    /// Binds `value` to `pattern`. Returns false (changing nothing) if that pair is
+    /// already present. Costs O(words of the pattern).
+    pub fn insert(&mut self, pattern: &Pattern, value: V) -> bool
+    where
+        V: PartialEq,
+    {
+        if pattern.is_exact() {
+            return self
+                .exact
+                .insert(pattern.as_bytes(), || pattern.clone(), value);
+        }
+        let mut node = ROOT;
+        for word in pattern.words() {
+            node = self.child_or_insert(node, word);
+        }
+        let n = &mut self.nodes[node as usize];
+        match &mut n.terminal {
+            Some(t) => {
+                if t.values.contains(&value) {
+                    return false;
+                }
+                t.values.push(value);
+            }
+            None => {
+                n.terminal = Some(Box::new(Terminal {
+                    pattern: pattern.clone(),
+                    values: vec![value],
+                }));
+            }
+        }
+        self.wild_len += 1;
+        true
+    }
+
+    /// Unbinds `value` from `pattern`. Returns whether the pair was present. Nodes left
+    /// empty are pruned. Costs O(words of the pattern).
+    pub fn remove(&mut self, pattern: &Pattern, value: &V) -> bool
+    where
+        V: PartialEq,
+    {
+        if pattern.is_exact() {
+            return self.exact.remove(pattern.as_bytes(), value);
+        }
+        let mut node = ROOT;
+        for word in pattern.words() {
+            match self.child(node, word) {
+                Some(c) => node = c,
+                None => return false,
+            }
+        }
+        let n = &mut self.nodes[node as usize];
+        let Some(t) = &mut n.terminal else {
+            return false;
+        };
+        let Some(i) = t.values.iter().position(|v| v == value) else {
+            return false;
+        };
+        t.values.remove(i);
+        if t.values.is_empty() {
+            n.terminal = None;
+        }
+        self.wild_len -= 1;
+        self.prune(node, pattern);
+        true
+    }
+
+    /// Frees `node` and its ancestors while they are empty, walking `pattern`'s path
+    /// back up (the path ends at `node`).
+    fn prune(&mut self, mut node: u32, pattern: &Pattern) {
+        let words: Vec<Word<'_>> = pattern.words().collect();
+        let mut depth = words.len();
+        while node != ROOT && self.nodes[node as usize].is_empty() {
+            depth -= 1;
+            let parent = self.nodes[node as usize].parent;
+            let hasher = &self.hasher;
+            let p = &mut self.nodes[parent as usize];
+            match words[depth] {
+                Word::Star => p.star = NONE,
+                Word::Hash => p.hash = NONE,
+                Word::Literal(w) => {
+                    let h = hasher.hash_one(w);
+                    let entry = p
+                        .children
+                        .find_entry(h, |(k, _)| **k == *w)
+                        .expect("a pruned node is its parent's child");
+                    entry.remove();
+                    if p.children.capacity() > 8 && p.children.len() * 4 < p.children.capacity() {
+                        p.children.shrink_to_fit(|(k, _)| hasher.hash_one(&**k));
+                    }
+                }
+            }
+            let freed = &mut self.nodes[node as usize];
+            *freed = Node::new(NONE, false);
+            self.free.push(node);
+            node = parent;
+        }
+        // Give memory back when most of the arena is free.
+        if self.free.len() > 1024 && self.free.len() * 2 > self.nodes.len() {
+            self.compact_tail();
+        }
+    }
+
+    /// Drops free nodes at the end of the arena.
+    fn compact_tail(&mut self) {
+        self.free.sort_unstable();
+        while self
+            .free
+            .last()
+            .is_some_and(|&f| f as usize + 1 == self.nodes.len())
+        {
+            self.free.pop();
+            self.nodes.pop();
+        }
+        self.nodes.shrink_to(self.nodes.len().max(64));
+    }
+
+    /// Calls `f` with each matching pattern and its values: each pattern once.
+    ///
+    /// This is the most general routing form; [`route_into`](Self::route_into) and
+    /// [`route`](Self::route) are built on it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackswitch::topic::{Pattern, TopicTrie};
+    ///
+    /// let mut trie = TopicTrie::new();
+    /// trie.insert(&Pattern::new("a.#")?, 1);
+    /// trie.insert(&Pattern::new("a.#")?, 2);
+    /// let mut seen = Vec::new();
+    /// trie.route_with("a.b", |pattern, values| seen.push((pattern.to_string(), values.to_vec())));
+    /// assert_eq!(seen, [("a.#".to_string(), vec![1, 2])]);
+    /// # Ok::<(), trackswitch::PatternError>(())
+    /// ```
+    pub fn route_with(&self, key: impl AsRef<[u8]>, mut f: impl FnMut(&Pattern, &[V])) {
+        let key = key.as_ref();
+        if let Some(e) = self.exact.get(key) {
+            f(&e.key, &e.values);
+        }
+        if self.wild_len == 0 {
+            return;
+        }
+        LIVE.with(|live| match live.try_borrow_mut() {
+            Ok(mut live) => {
+                let (cur, next) = &mut *live;
+                self.walk(key, cur, next, &mut f);
+            }
+            // Re-entered from `f` on this thread: use fresh buffers.
+            Err(_) => self.walk(key, &mut Vec::new(), &mut Vec::new(), &mut f),
+        });
+    }
+
+    fn walk(
+        &self,
+        key: &[u8],
+        cur: &mut Vec<u32>,
+        next: &mut Vec<u32>,
+        f: &mut impl FnMut(&Pattern, &[V]),
+    ) {
+        cur.clear();
+        self.push_closed(cur, ROOT);
+        for word in split(key) {
+            next.clear();
+            let mut hash = None;
+            for &s in cur.iter() {
+                let n = &self.nodes[s as usize];
+                if !n.children.is_empty() {
+                    let h = *hash.get_or_insert_with(|| self.word_hash(word));
+                    if let Some(&(_, c)) = n.children.find(h, |(k, _)| **k == *word) {
+                        self.push_closed(next, c);
+                    }
+                }
+                if n.star != NONE {
+                    self.push_closed(next, n.star);
+                }
+                if n.absorbs {
+                    // Its `#`-closure is in `cur` already and absorbs by itself.
+                    next.push(s);
+                }
+            }
+            if next.len() > 1 {
+                next.sort_unstable();
+                next.dedup();
+            }
+            std::mem::swap(cur, next);
+            if cur.is_empty() {
+                return;
+            }
+        }
+        for &s in cur.iter() {
+            if let Some(t) = &self.nodes[s as usize].terminal {
+                f(&t.pattern, &t.values);
+            }
+        }
+    }
+
+    /// Pushes `node` and the chain of `#` children below it (each matches zero words).
+    #[inline]
+    fn push_closed(&self, set: &mut Vec<u32>, mut node: u32) {
+        loop {
+            set.push(node);
+            node = self.nodes[node as usize].hash;
+            if node == NONE {
+                break;
+            }
+        }
+    }
+
+    /// Appends the values of every pattern matching `key` to `out` (not cleared first).
+    ///
+    /// Allocates nothing once `out` and this thread's scratch have grown to size.
+    #[inline]
+    pub fn route_into(&self, key: impl AsRef<[u8]>, out: &mut Vec<V>)
+    where
+        V: Clone,
+    {
+        self.route_with(key, |_, values| out.extend_from_slice(values));
+    }
+
+    /// The values of every pattern matching `key`, in a new vector.
+    pub fn route(&self, key: impl AsRef<[u8]>) -> Vec<V>
+    where
+        V: Clone,
+    {
+        let mut out = Vec::new();
+        self.route_into(key, &mut out);
+        out
+    }
+
+    fn iter_terminals(&self) -> impl Iterator<Item = &Terminal<V>> + '_ {
+        // Free nodes have no terminal, so a scan of the arena sees live ones only.
+        self.nodes.iter().filter_map(|n| n.terminal.as_deref())
+    }
+
+    /// Every (pattern, value) pair, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Pattern, &V)> + '_ {
+        let exact = self
+            .exact
+            .iter()
+            .flat_map(|e| e.values.iter().map(move |v| (&e.key, v)));
+        let wild = self
+            .iter_terminals()
+            .flat_map(|t| t.values.iter().map(move |v| (&t.pattern, v)));
+        exact.chain(wild)
+    }
+
+    /// The values bound to exactly this pattern (not the patterns it matches).
+    pub fn get(&self, pattern: &Pattern) -> &[V] {
+        if pattern.is_exact() {
+            return self
+                .exact
+                .get(pattern.as_bytes())
+                .map_or(&[][..], |e| &e.values);
+        }
+        let mut node = ROOT;
+        for word in pattern.words() {
+            match self.child(node, word) {
+                Some(c) => node = c,
+                None => return &[],
+            }
+        }
+        self.nodes[node as usize]
+            .terminal
+            .as_ref()
+            .map_or(&[][..], |t| &t.values)
+    }
+
+    /// Number of nodes in use in the wildcard trie, the root included.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() - self.free.len()
+    }
+
+    /// Checks the structure's invariants (for tests and fuzzing).
+    ///
+    /// # Panics
+    ///
+    /// If an invariant is broken: an empty node left in the trie, a node reachable
+    /// twice or not at all, a wrong parent link or `#` flag, a pattern stored at a node
+    /// whose path does not spell it, an exact pattern in the trie (or a wildcard one in
+    /// the flat hash), a duplicate value, or a wrong count.
+    pub fn check_invariants(&self)
+    where
+        V: PartialEq,
+    {
+        self.exact.check_invariants();
+        for e in self.exact.iter() {
+            assert!(e.key.is_exact(), "wildcard pattern in the exact map");
+        }
+        let mut seen = vec![false; self.nodes.len()];
+        // (node, words of the path to it)
+        let mut stack: Vec<(u32, Vec<Vec<u8>>)> = vec![(ROOT, Vec::new())];
+        let mut reachable = 0;
+        let mut pairs = 0;
+        while let Some((i, path)) = stack.pop() {
+            assert!(!seen[i as usize], "node {i} reachable twice");
+            seen[i as usize] = true;
+            reachable += 1;
+            let n = &self.nodes[i as usize];
+            assert!(
+                i == ROOT || !n.is_empty(),
+                "empty node {i} left in the trie"
+            );
+            if let Some(t) = &n.terminal {
+                assert!(!t.values.is_empty(), "terminal with no value");
+                for (j, v) in t.values.iter().enumerate() {
+                    assert!(!t.values[j + 1..].contains(v), "duplicate value");
+                }
+                pairs += t.values.len();
+                assert!(!t.pattern.is_exact(), "exact pattern in the trie");
+                let spelled: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
+                assert_eq!(
+                    spelled.join(&b'.').as_slice(),
+                    t.pattern.as_bytes(),
+                    "pattern stored at the wrong node"
+                );
+                assert!(!path.is_empty() || t.pattern.as_bytes().is_empty());
+            }
+            let mut visit = |c: u32, word: &[u8], absorbs: bool| {
+                let child = &self.nodes[c as usize];
+                assert_eq!(child.parent, i, "wrong parent link");
+                assert_eq!(child.absorbs, absorbs, "wrong '#' flag");
+                let mut p = path.clone();
+                p.push(word.to_vec());
+                stack.push((c, p));
+            };
+            for (w, c) in n.children.iter() {
+                assert!(**w != *b"*" && **w != *b"#", "wildcard word as a literal");
+                let found = self.child(i, Word::Literal(w));
+                assert_eq!(found, Some(*c), "child not findable by its word");
+                visit(*c, w, false);
+            }
+            if n.star != NONE {
+                visit(n.star, b"*", false);
+            }
+            if n.hash != NONE {
+                visit(n.hash, b"#", true);
+            }
+        }
+        assert_eq!(pairs, self.wild_len, "pair count out of date");
+        assert_eq!(
+            reachable + self.free.len(),
+            self.nodes.len(),
+            "nodes neither reachable nor free"
+        );
+        for &f in &self.free {
+            assert!(!seen[f as usize], "free node {f} is reachable");
+            assert!(self.nodes[f as usize].is_empty(), "free node not reset");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Pattern {
+        Pattern::new(s).unwrap()
+    }
+
+    #[test]
+    fn prunes_on_remove() {
+        let mut t = TopicTrie::new();
+        t.insert(&p("a.*.#.c"), 1);
+        t.insert(&p("a.*.d"), 2);
+        assert_eq!(t.node_count(), 6);
+        t.check_invariants();
+        assert!(t.remove(&p("a.*.#.c"), &1));
+        t.check_invariants();
+        assert_eq!(t.node_count(), 4);
+        assert!(!t.remove(&p("a.*.#.c"), &1));
+        assert!(t.remove(&p("a.*.d"), &2));
+        t.check_invariants();
+        assert_eq!(t.node_count(), 1);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn many_hashes_stay_polynomial() {
+        let mut t = TopicTrie::new();
+        let pat = vec!["#"; 15].join(".") + ".x";
+        t.insert(&p(&pat), 1);
+        let key = vec!["a"; 30].join(".") + ".x";
+        assert_eq!(t.route(&key), [1]);
+        let miss = vec!["a"; 31].join(".");
+        assert!(t.route(&miss).is_empty());
+    }
+
+    #[test]
+    fn reentrant_routing_works() {
+        let mut t = TopicTrie::new();
+        t.insert(&p("a.#"), 1);
+        let mut inner = Vec::new();
+        t.route_with("a.b", |_, _| inner = t.route("a"));
+        assert_eq!(inner, [1]);
+    }
+}
