@@ -139,3 +139,8 @@ pub use table::{
     Binding, Destination, ExchangeId, ExchangeInfo, ExchangeKind, ExchangeOptions, MAX_NAME_LEN,
     QueueId, RouteResult, RoutingTable, TableOptions,
 };
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,1 +1,426 @@
-fn main() {}
+//! `trackswitch`: command-line tools for the trackswitch routing library.
+//!
+//! `trackswitch match [FILE]` is the routing debugger: it reads one JSON object from
+//! `FILE`, or from stdin when `FILE` is absent or `-`,
+//!
+//! ```json
+//! {"exchange_type": "topic", "patterns": ["a.*", "#"], "keys": ["a.b", ""]}
+//! ```
+//!
+//! binds pattern `i` to its own queue `i` on a fresh exchange of that kind (`topic`,
+//! the default, `direct` or `fanout`), routes every key, and prints one JSON object whose
+//! `matches[k]` lists, ascending, the indices of the patterns whose queue key `k` reaches:
+//!
+//! ```json
+//! {"matches": [[0, 1], [1]], "rejected_patterns": [], "rejected_keys": []}
+//! ```
+//!
+//! A pattern or key the table refuses (over 255 bytes of UTF-8) or that has no UTF-8
+//! encoding at all (a lone UTF-16 surrogate escape such as `"\ud800"`) is listed in
+//! `rejected_patterns` / `rejected_keys` as `{"index": i, "error": "..."}`, and a refused
+//! key gets `null` in `matches`. This is the format of the RabbitMQ oracle in
+//! `shared/tools/rabbit/oracle.py`, so both outputs can be diffed.
+//!
+//! Exit status: 0 on success; 2 on a usage error or invalid input (unreadable file, bad
+//! JSON, wrong shape, unknown field or exchange type), with a one-line message on stderr;
+//! 1 on an internal error or when the output cannot be written.
+
+use std::borrow::Cow;
+use std::ffi::OsString;
+use std::io::{self, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+use serde_json::{Map, Value, json};
+use trackswitch::{
+    Destination, ExchangeKind, ExchangeOptions, FieldTable, PRECONDITION_FAILED, RouteResult,
+    RoutingTable,
+};
+
+const USAGE: &str = r##"usage: trackswitch match [FILE]
+       trackswitch help
+
+commands:
+  match [FILE]  Route keys through patterns as RabbitMQ would. Reads one JSON object
+                from FILE, or from stdin when FILE is absent or "-":
+                  {"exchange_type": "topic", "patterns": ["a.*", "#"], "keys": ["a.b", ""]}
+                exchange_type is "topic" (default), "direct" or "fanout"; pattern i is
+                bound to its own queue i. Prints one JSON object:
+                  {"matches": [[0, 1], [1]], "rejected_patterns": [], "rejected_keys": []}
+                matches[k] lists, ascending, the patterns whose queue key k reaches. A
+                refused pattern or key (over 255 bytes of UTF-8, or a lone surrogate) is
+                listed as {"index": i, "error": "..."}; a refused key's matches are null.
+  help          Print this help.
+
+exit status: 0 ok, 2 usage error or invalid input, 1 internal or output error
+"##;
+
+/// The exchange every pattern is bound to.
+const EXCHANGE: &str = "match";
+
+/// Error text for a string that holds a lone surrogate (see [`mask_lone_surrogates`]).
+const LONE_SURROGATE: &str = "not valid Unicode: a lone UTF-16 surrogate has no UTF-8 encoding";
+
+/// Why the command failed: the message for stderr and the exit status.
+struct Failure {
+    status: u8,
+    message: String,
+    /// Also print the usage text on stderr.
+    usage: bool,
+}
+
+impl Failure {
+    /// Bad arguments: exit status 2, with the usage text.
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            status: 2,
+            message: message.into(),
+            usage: true,
+        }
+    }
+
+    /// Unreadable or invalid input: exit status 2.
+    fn input(message: impl Into<String>) -> Failure {
+        Failure {
+            status: 2,
+            message: message.into(),
+            usage: false,
+        }
+    }
+
+    /// A failure of this program (or of writing its output): exit status 1.
+    fn internal(message: impl Into<String>) -> Failure {
+        Failure {
+            status: 1,
+            message: message.into(),
+            usage: false,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("trackswitch: {}", failure.message);
+            if failure.usage {
+                eprint!("\n{USAGE}");
+            }
+            ExitCode::from(failure.status)
+        }
+    }
+}
+
+fn run(args: &[OsString]) -> Result<(), Failure> {
+    let Some((command, rest)) = args.split_first() else {
+        return Err(Failure::usage("missing command"));
+    };
+    match command.to_str() {
+        Some("help" | "-h" | "--help") => print_usage(),
+        Some("match") => run_match(rest),
+        _ => Err(Failure::usage(format!(
+            "unknown command {}",
+            command.to_string_lossy()
+        ))),
+    }
+}
+
+fn print_usage() -> Result<(), Failure> {
+    io::stdout()
+        .write_all(USAGE.as_bytes())
+        .map_err(|e| Failure::internal(format!("cannot write output: {e}")))
+}
+
+/// `trackswitch match [FILE]`.
+fn run_match(args: &[OsString]) -> Result<(), Failure> {
+    let mut file = None;
+    let mut options_done = false;
+    for arg in args {
+        match arg.to_str() {
+            Some("-h" | "--help") if !options_done => return print_usage(),
+            Some("--") if !options_done => options_done = true,
+            Some(s) if !options_done && s.len() > 1 && s.starts_with('-') => {
+                return Err(Failure::usage(format!("match: unknown option {s}")));
+            }
+            _ if file.is_some() => return Err(Failure::usage("match: more than one FILE")),
+            _ => file = Some(arg),
+        }
+    }
+    let input = match file {
+        Some(path) if path != "-" => std::fs::read(path)
+            .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.to_string_lossy())))?,
+        _ => {
+            let mut buf = Vec::new();
+            io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
+            buf
+        }
+    };
+    let case = Case::parse(&input).map_err(Failure::input)?;
+    let report = case.route()?;
+    write_report(&report).map_err(|e| Failure::internal(format!("cannot write output: {e}")))
+}
+
+/// Prints the output object with its fields in the documented order (a `serde_json`
+/// map would sort them).
+fn write_report(report: &Report) -> io::Result<()> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let fields = [
+        ("matches", &report.matches),
+        ("rejected_patterns", &report.rejected_patterns),
+        ("rejected_keys", &report.rejected_keys),
+    ];
+    for (n, (name, value)) in fields.into_iter().enumerate() {
+        write!(out, "{}\"{name}\": ", if n == 0 { "{" } else { ", " })?;
+        serde_json::to_writer(&mut out, value)?;
+    }
+    writeln!(out, "}}")?;
+    out.flush()
+}
+
+/// The answer of `match`: one entry per key in `matches`, refusals as
+/// `{"index", "error"}` objects.
+struct Report {
+    matches: Vec<Value>,
+    rejected_patterns: Vec<Value>,
+    rejected_keys: Vec<Value>,
+}
+
+/// A parsed `match` input.
+struct Case {
+    kind: ExchangeKind,
+    patterns: Vec<String>,
+    keys: Vec<String>,
+    /// The character that stands for lone surrogates in `patterns` and `keys`, if the
+    /// input had any.
+    marker: Option<char>,
+}
+
+impl Case {
+    /// Parses the input JSON; the error is a one-line message.
+    fn parse(input: &[u8]) -> Result<Case, String> {
+        let (text, marker) = mask_lone_surrogates(input)?;
+        let value: Value =
+            serde_json::from_slice(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let Value::Object(map) = value else {
+            return Err(
+                "invalid input: expected a JSON object with \"patterns\" and \"keys\"".into(),
+            );
+        };
+        if let Some(field) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "exchange_type" | "patterns" | "keys"))
+        {
+            return Err(format!(
+                "invalid input: unknown field {field:?} (expected \"exchange_type\", \"patterns\", \"keys\")"
+            ));
+        }
+        let kind = match map.get("exchange_type") {
+            None => ExchangeKind::Topic,
+            Some(Value::String(s)) => match s.as_str() {
+                "topic" => ExchangeKind::Topic,
+                "direct" => ExchangeKind::Direct,
+                "fanout" => ExchangeKind::Fanout,
+                other => {
+                    return Err(format!(
+                        "invalid input: unknown exchange_type {other:?} (expected \"topic\", \"direct\" or \"fanout\")"
+                    ));
+                }
+            },
+            Some(_) => return Err("invalid input: \"exchange_type\" must be a string".into()),
+        };
+        Ok(Case {
+            kind,
+            patterns: string_list(&map, "patterns")?,
+            keys: string_list(&map, "keys")?,
+            marker,
+        })
+    }
+
+    /// Why a pattern or key cannot even be offered to the table, if it cannot.
+    fn unencodable(&self, s: &str) -> Option<&'static str> {
+        self.marker
+            .filter(|&m| s.contains(m))
+            .map(|_| LONE_SURROGATE)
+    }
+
+    /// Binds and routes everything.
+    fn route(&self) -> Result<Report, Failure> {
+        let bug = |what: &str, e: &dyn std::fmt::Display| {
+            Failure::internal(format!("internal error: {what}: {e}"))
+        };
+        let mut table = RoutingTable::new();
+        table
+            .declare_exchange(EXCHANGE, self.kind, &ExchangeOptions::default())
+            .map_err(|e| bug("declaring the exchange", &e))?;
+        let none = FieldTable::new();
+        // Queue index -> the pattern bound to that queue.
+        let mut owner: Vec<Option<usize>> = Vec::new();
+        let mut rejected_patterns = Vec::new();
+        for (i, pattern) in self.patterns.iter().enumerate() {
+            let queue = format!("q{i}");
+            let id = table
+                .declare_queue(&queue)
+                .map_err(|e| bug("declaring a queue", &e))?;
+            if owner.len() <= id.index() {
+                owner.resize(id.index() + 1, None);
+            }
+            owner[id.index()] = Some(i);
+            if let Some(error) = self.unencodable(pattern) {
+                rejected_patterns.push(json!({"index": i, "error": error}));
+                continue;
+            }
+            match table.bind(EXCHANGE, Destination::Queue(&queue), pattern, &none) {
+                Ok(_) => {}
+                // 406: the broker refuses this binding key; 403/404 would be our bug.
+                Err(e) if e.reply_code() == PRECONDITION_FAILED => {
+                    rejected_patterns.push(json!({"index": i, "error": e.to_string()}));
+                }
+                Err(e) => return Err(bug("binding", &e)),
+            }
+        }
+        let mut routed = RouteResult::new();
+        let mut matches = Vec::with_capacity(self.keys.len());
+        let mut rejected_keys = Vec::new();
+        for (k, key) in self.keys.iter().enumerate() {
+            if let Some(error) = self.unencodable(key) {
+                rejected_keys.push(json!({"index": k, "error": error}));
+                matches.push(Value::Null);
+                continue;
+            }
+            match table.route_into(EXCHANGE, key, None, &mut routed) {
+                Ok(()) => {
+                    let mut hits = routed
+                        .queues()
+                        .iter()
+                        .map(|q| owner.get(q.index()).copied().flatten())
+                        .collect::<Option<Vec<usize>>>()
+                        .ok_or_else(|| bug("routing", &"reached a queue of no pattern"))?;
+                    hits.sort_unstable();
+                    matches.push(Value::from(hits));
+                }
+                Err(e) if e.reply_code() == PRECONDITION_FAILED => {
+                    rejected_keys.push(json!({"index": k, "error": e.to_string()}));
+                    matches.push(Value::Null);
+                }
+                Err(e) => return Err(bug("routing", &e)),
+            }
+        }
+        Ok(Report {
+            matches,
+            rejected_patterns,
+            rejected_keys,
+        })
+    }
+}
+
+/// The array of strings under `field`.
+fn string_list(map: &Map<String, Value>, field: &str) -> Result<Vec<String>, String> {
+    let Some(value) = map.get(field) else {
+        return Err(format!("invalid input: missing field {field:?}"));
+    };
+    let Value::Array(items) = value else {
+        return Err(format!(
+            "invalid input: {field:?} must be an array of strings"
+        ));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(format!("invalid input: {field}[{i}] is not a string")),
+        })
+        .collect()
+}
+
+/// Makes JSON with lone surrogate escapes parseable, keeping track of where they were.
+///
+/// JSON strings are sequences of UTF-16 code units, so `"\ud800"` is valid JSON (Python's
+/// `json`, which the oracle uses, accepts it) but is no Unicode string: it has no UTF-8
+/// encoding, so RabbitMQ can never see it and the oracle lists such a pattern or key as
+/// rejected. `serde_json` refuses it when parsing into a `String`, which would fail the
+/// whole document. So before parsing, this scans the raw text lexically (outside
+/// strings only `"` matters; inside, `\` starts an escape) and finds every `\uXXXX`
+/// escape that is a surrogate not paired high-then-low. It rewrites each of those six
+/// bytes in place as the six-byte escape of a *marker*: a noncharacter from
+/// U+FDD0..=U+FDEF that occurs nowhere in the input, neither raw nor escaped. After
+/// parsing, a string holds a lone surrogate exactly when it contains the marker, so the
+/// mapping is exact and a genuine `"\ufdd0"` in the input is never mistaken for one.
+/// Lengths and offsets are unchanged, so `serde_json`'s error positions stay true.
+///
+/// Returns the text to parse and the marker (`None` if there was nothing to mask).
+fn mask_lone_surrogates(json: &[u8]) -> Result<(Cow<'_, [u8]>, Option<char>), String> {
+    const MARKERS: std::ops::RangeInclusive<char> = '\u{FDD0}'..='\u{FDEF}';
+    let is_high = |u: u16| (0xD800..=0xDBFF).contains(&u);
+    let is_low = |u: u16| (0xDC00..=0xDFFF).contains(&u);
+    let mut lone = Vec::new(); // byte offsets of the lone surrogates' escapes
+    let mut escaped = Vec::new(); // every `\u` code unit seen
+    let mut high: Option<usize> = None; // a high surrogate waiting for its low half
+    let mut in_string = false;
+    let mut i = 0;
+    while let Some(&b) = json.get(i) {
+        if !in_string {
+            in_string = b == b'"';
+            i += 1;
+            continue;
+        }
+        if b == b'\\' {
+            if let Some(unit) = json.get(i + 1..i + 6).and_then(unicode_escape) {
+                escaped.push(unit);
+                match high.take() {
+                    Some(_) if is_low(unit) => {} // a surrogate pair: valid
+                    pending => {
+                        lone.extend(pending);
+                        if is_high(unit) {
+                            high = Some(i);
+                        } else if is_low(unit) {
+                            lone.push(i);
+                        }
+                    }
+                }
+                i += 6;
+                continue;
+            }
+            // Any other escape is two bytes; serde_json reports malformed ones.
+            lone.extend(high.take());
+            i += 2;
+            continue;
+        }
+        lone.extend(high.take());
+        in_string = b != b'"';
+        i += 1;
+    }
+    lone.extend(high);
+    if lone.is_empty() {
+        return Ok((Cow::Borrowed(json), None));
+    }
+    let marker = MARKERS
+        .into_iter()
+        .find(|&c| {
+            let mut buf = [0; 4];
+            let raw = c.encode_utf8(&mut buf).as_bytes();
+            !escaped.iter().any(|&u| u32::from(u) == u32::from(c))
+                && !json.windows(raw.len()).any(|w| w == raw)
+        })
+        .ok_or("unsupported input: lone surrogates together with all of U+FDD0..U+FDEF")?;
+    let escape = format!("\\u{:04X}", u32::from(marker));
+    let mut text = json.to_vec();
+    for at in lone {
+        if let Some(slot) = text.get_mut(at..at + 6) {
+            slot.copy_from_slice(escape.as_bytes());
+        }
+    }
+    Ok((Cow::Owned(text), Some(marker)))
+}
+
+/// The code unit of a `uXXXX` escape body (the five bytes after the backslash).
+fn unicode_escape(body: &[u8]) -> Option<u16> {
+    let hex = body.strip_prefix(b"u")?;
+    let hex = std::str::from_utf8(hex).ok()?;
+    if hex.len() != 4 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u16::from_str_radix(hex, 16).ok()
+}

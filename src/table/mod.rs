@@ -840,7 +840,7 @@ impl RoutingTable {
                     kind: ObjectKind::Queue,
                     name: name.into(),
                 }),
-            Destination::Exchange(name) if name.is_empty() => Err(BindError::AccessRefused {
+            Destination::Exchange("") => Err(BindError::AccessRefused {
                 name: String::new(),
             }),
             Destination::Exchange(name) => self
