@@ -116,6 +116,8 @@
 //!
 //! With `default-features = false` the crate depends on std and `hashbrown` only.
 
+#![forbid(unsafe_code)]
+
 mod bitset;
 mod direct;
 mod error;

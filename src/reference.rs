@@ -118,6 +118,10 @@ impl RegexMatcher {
 
 /// A list of (pattern, value) bindings, scanned in full for every key.
 ///
+/// This is the O(bindings) design many brokers use. Each binding is matched with a
+/// small bitmask NFA (one bit per pattern position, so no backtracking and no
+/// allocation per binding); patterns over 63 words fall back to [`matches`].
+///
 /// # Examples
 ///
 /// ```
@@ -132,18 +136,96 @@ impl RegexMatcher {
 /// ```
 #[derive(Debug, Clone)]
 pub struct NaiveTable<V> {
-    bindings: Vec<(Pattern, V)>,
+    bindings: Vec<NaiveBinding<V>>,
+    /// The (pattern, value) pairs of `bindings`, to refuse duplicates in O(1).
+    present: hashbrown::HashSet<(Pattern, V)>,
+}
+
+/// A binding with its pattern split once, at insert.
+#[derive(Debug, Clone)]
+struct NaiveBinding<V> {
+    pattern: Pattern,
+    /// Byte range of each word in `pattern`.
+    words: Vec<(usize, usize)>,
+    /// Bit `i` set iff word `i` is `#` (meaningful up to 63 words).
+    hashes: u64,
+    value: V,
+}
+
+impl<V> NaiveBinding<V> {
+    fn new(pattern: &Pattern, value: V) -> Self {
+        let bytes = pattern.as_bytes();
+        let mut words = Vec::new();
+        let mut start = 0;
+        for w in split(bytes) {
+            words.push((start, start + w.len()));
+            start += w.len() + 1;
+        }
+        let hashes = words
+            .iter()
+            .take(63)
+            .enumerate()
+            .filter(|(_, (a, b))| &bytes[*a..*b] == b"#")
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        NaiveBinding {
+            pattern: pattern.clone(),
+            words,
+            hashes,
+            value,
+        }
+    }
+
+    /// Whether the pattern matches the key words `key`, by a bitmask NFA: bit `i` of
+    /// the state means "the first `i` pattern words have matched the key words read so
+    /// far".
+    fn matches(&self, key: &[&[u8]]) -> bool {
+        let n = self.words.len();
+        if n > 63 {
+            return matches(self.pattern.as_bytes(), &key.join(&b'.'));
+        }
+        let bytes = self.pattern.as_bytes();
+        // Adds the zero-word moves over `#`, in increasing position.
+        let close = |mut reach: u64| {
+            for i in 0..n {
+                if reach & self.hashes & (1 << i) != 0 {
+                    reach |= 1 << (i + 1);
+                }
+            }
+            reach
+        };
+        let mut reach = close(1);
+        for kw in key {
+            let mut next = 0u64;
+            for (i, &(a, b)) in self.words.iter().enumerate() {
+                if reach & (1 << i) == 0 {
+                    continue;
+                }
+                match &bytes[a..b] {
+                    b"#" => next |= 1 << i,
+                    b"*" => next |= 1 << (i + 1),
+                    lit if lit == *kw => next |= 1 << (i + 1),
+                    _ => {}
+                }
+            }
+            reach = close(next);
+            if reach == 0 {
+                return false;
+            }
+        }
+        reach & (1 << n) != 0
+    }
 }
 
 impl<V> Default for NaiveTable<V> {
     fn default() -> Self {
         NaiveTable {
             bindings: Vec::new(),
+            present: hashbrown::HashSet::new(),
         }
     }
 }
 
-impl<V: PartialEq> NaiveTable<V> {
+impl<V: Eq + std::hash::Hash + Clone> NaiveTable<V> {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
@@ -151,50 +233,40 @@ impl<V: PartialEq> NaiveTable<V> {
 
     /// Adds a binding; false if the same pair is already there.
     pub fn insert(&mut self, pattern: &Pattern, value: V) -> bool {
-        if self
-            .bindings
-            .iter()
-            .any(|(p, v)| p == pattern && *v == value)
-        {
+        if !self.present.insert((pattern.clone(), value.clone())) {
             return false;
         }
-        self.bindings.push((pattern.clone(), value));
+        self.bindings.push(NaiveBinding::new(pattern, value));
         true
     }
 
     /// Removes a binding; false if it was not there.
     pub fn remove(&mut self, pattern: &Pattern, value: &V) -> bool {
-        match self
+        if !self.present.remove(&(pattern.clone(), value.clone())) {
+            return false;
+        }
+        let i = self
             .bindings
             .iter()
-            .position(|(p, v)| p == pattern && v == value)
-        {
-            Some(i) => {
-                self.bindings.remove(i);
-                true
-            }
-            None => false,
-        }
+            .position(|b| b.pattern == *pattern && b.value == *value)
+            .expect("a present pair is in the list");
+        self.bindings.remove(i);
+        true
     }
 
     /// Appends the value of every binding whose pattern matches `key`, in insertion
     /// order.
-    pub fn route_into(&self, key: &[u8], out: &mut Vec<V>)
-    where
-        V: Clone,
-    {
-        for (p, v) in &self.bindings {
-            if matches(p.as_bytes(), key) {
-                out.push(v.clone());
+    pub fn route_into(&self, key: &[u8], out: &mut Vec<V>) {
+        let words: Vec<&[u8]> = split(key).collect();
+        for b in &self.bindings {
+            if b.matches(&words) {
+                out.push(b.value.clone());
             }
         }
     }
 
     /// The value of every binding whose pattern matches `key`, in insertion order.
-    pub fn route(&self, key: &[u8]) -> Vec<V>
-    where
-        V: Clone,
-    {
+    pub fn route(&self, key: &[u8]) -> Vec<V> {
         let mut out = Vec::new();
         self.route_into(key, &mut out);
         out
@@ -212,7 +284,7 @@ impl<V: PartialEq> NaiveTable<V> {
 
     /// The bindings, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&Pattern, &V)> + '_ {
-        self.bindings.iter().map(|(p, v)| (p, v))
+        self.bindings.iter().map(|b| (&b.pattern, &b.value))
     }
 }
 

@@ -25,14 +25,16 @@ mod route;
 
 use std::fmt;
 
-use hashbrown::{HashMap, HashSet};
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use crate::bitset::DestSet;
 use crate::direct::DirectIndex;
 use crate::error::{BindError, DeclareError, DeleteError, ObjectKind};
 use crate::field::FieldTable;
 use crate::headers::HeadersMatch;
-use crate::topic::{Pattern, TopicTrie};
+use crate::topic::TopicTrie;
 
 pub use route::RouteResult;
 
@@ -204,6 +206,64 @@ struct Inbound {
     args: u32,
 }
 
+/// The bindings leading to one destination, found by (source, key, arguments) without
+/// allocating a key for the lookup.
+#[derive(Debug, Clone, Default)]
+struct InboundSet {
+    /// Hashed with `hasher` over `(source, key, args)`.
+    table: HashTable<Inbound>,
+    hasher: DefaultHashBuilder,
+}
+
+impl InboundSet {
+    fn hash(&self, source: u32, key: &[u8], args: u32) -> u64 {
+        self.hasher.hash_one((source, key, args))
+    }
+
+    /// Adds a binding; false if it is there already.
+    fn insert(&mut self, b: Inbound) -> bool {
+        let h = self.hash(b.source, &b.key, b.args);
+        let hasher = &self.hasher;
+        match self.table.entry(
+            h,
+            |i| i.source == b.source && i.key == b.key && i.args == b.args,
+            |i| hasher.hash_one((i.source, &*i.key, i.args)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(b);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, source: u32, key: &[u8], args: u32) -> bool {
+        let h = self.hash(source, key, args);
+        match self.table.find_entry(h, |i| {
+            i.source == source && *i.key == *key && i.args == args
+        }) {
+            Ok(e) => {
+                e.remove();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn contains(&self, source: u32, key: &[u8], args: u32) -> bool {
+        let h = self.hash(source, key, args);
+        self.table
+            .find(h, |i| {
+                i.source == source && *i.key == *key && i.args == args
+            })
+            .is_some()
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
 /// One headers binding.
 #[derive(Debug, Clone)]
 pub(crate) struct HeadersBinding {
@@ -266,14 +326,14 @@ pub(crate) struct Exchange {
     /// Whether it ever was the source of a binding (auto-delete needs one).
     ever_bound: bool,
     /// Bindings with this exchange as destination.
-    inbound: HashSet<Inbound>,
+    inbound: InboundSet,
 }
 
 #[derive(Debug, Clone)]
 struct Queue {
     name: Box<str>,
     /// Bindings with this queue as destination.
-    inbound: HashSet<Inbound>,
+    inbound: InboundSet,
 }
 
 /// Interned argument tables, so an index value is 8 bytes whatever the arguments.
@@ -299,11 +359,21 @@ impl ArgsInterner {
 
     /// The id of `table` without taking a reference, if interned.
     fn find(&self, table: &FieldTable) -> Option<u32> {
+        if table.is_empty() {
+            return Some(0);
+        }
         self.ids.get(table).copied()
     }
 
     /// The id of `table`, interning it; takes one reference.
     fn acquire(&mut self, table: &FieldTable) -> u32 {
+        if table.is_empty() {
+            self.slots[0]
+                .as_mut()
+                .expect("the empty table is always interned")
+                .1 += 1;
+            return 0;
+        }
         let id = match self.ids.get(table) {
             Some(&id) => id,
             None => {
@@ -395,6 +465,17 @@ impl Default for RoutingTable {
     }
 }
 
+/// RabbitMQ refuses the default exchange on either side of a binding before looking
+/// anything up (R01).
+fn check_not_default(source: &str, destination: Destination<'_>) -> Result<(), BindError> {
+    if source.is_empty() || destination == Destination::Exchange("") {
+        return Err(BindError::AccessRefused {
+            name: String::new(),
+        });
+    }
+    Ok(())
+}
+
 fn check_name(kind: ObjectKind, name: &str) -> Result<(), DeclareError> {
     let empty_queue = kind == ObjectKind::Queue && name.is_empty();
     if empty_queue || name.len() > MAX_NAME_LEN {
@@ -472,7 +553,7 @@ impl RoutingTable {
             index,
             bindings: 0,
             ever_bound: false,
-            inbound: HashSet::new(),
+            inbound: InboundSet::default(),
         };
         let id = match self.free_exchanges.pop() {
             Some(id) => {
@@ -603,11 +684,6 @@ impl RoutingTable {
             self.free_exchanges.push(id);
             // Bindings where it is the source: drop them from their destinations.
             for (key, bound) in index_pairs(x.index.as_ref()) {
-                let inbound = Inbound {
-                    source: id,
-                    key: key.into(),
-                    args: bound.args,
-                };
                 self.args.release(bound.args);
                 let set = if bound.dest.is_exchange() {
                     // A self-binding's exchange is already out of the slab.
@@ -618,10 +694,10 @@ impl RoutingTable {
                 } else {
                     &mut self.queue_slot_mut(bound.dest.id()).inbound
                 };
-                set.remove(&inbound);
+                set.remove(id, key, bound.args);
             }
             // Bindings where it is the destination: drop them from their sources.
-            for b in x.inbound {
+            for b in x.inbound.table {
                 if b.source == id {
                     continue;
                 }
@@ -643,10 +719,7 @@ impl RoutingTable {
         let x = self.exchange_slot_mut(source);
         let removed = match x.index.as_mut().expect("a binding's source has an index") {
             Index::Direct(d) => d.remove(key, &bound),
-            Index::Topic(t) => {
-                let pattern = Pattern::new(key).expect("bound keys are valid patterns");
-                t.remove(&pattern, &bound)
-            }
+            Index::Topic(t) => t.remove_bytes(key, &bound),
             Index::Fanout {
                 bindings,
                 queues,
@@ -712,7 +785,7 @@ impl RoutingTable {
     fn insert_queue(&mut self, name: &str) -> QueueId {
         let q = Queue {
             name: name.into(),
-            inbound: HashSet::new(),
+            inbound: InboundSet::default(),
         };
         let id = match self.free_queues.pop() {
             Some(id) => {
@@ -752,7 +825,7 @@ impl RoutingTable {
             .take()
             .expect("named queue is live");
         self.free_queues.push(id);
-        for b in q.inbound {
+        for b in q.inbound.table {
             let bound = Bound {
                 dest: Dest::queue(id),
                 args: b.args,
@@ -889,16 +962,18 @@ impl RoutingTable {
         arguments: &FieldTable,
     ) -> Result<bool, BindError> {
         let key = key.as_ref();
+        check_not_default(source, destination)?;
         let src = self.source(source)?;
         let dest = self.resolve(destination)?;
         if key.len() > MAX_NAME_LEN {
             return Err(BindError::KeyTooLong { len: key.len() });
         }
         let kind = self.exchange_slot(src).kind;
-        let pattern = Pattern::new(key).expect("a key of at most 255 bytes is a valid pattern");
         if kind == ExchangeKind::Topic {
             if let Some(max) = self.options.max_hash_words {
-                let count = pattern.hash_count();
+                let count = crate::topic::words(key)
+                    .filter(|w| *w == crate::topic::Word::Hash)
+                    .count();
                 if count > max {
                     return Err(BindError::TooManyHashes { count, max });
                 }
@@ -917,7 +992,7 @@ impl RoutingTable {
             .expect("only the default exchange has no index")
         {
             Index::Direct(d) => d.insert(key, bound),
-            Index::Topic(t) => t.insert(&pattern, bound),
+            Index::Topic(t) => t.insert_bytes(key, bound),
             Index::Fanout {
                 bindings,
                 queues,
@@ -983,22 +1058,18 @@ impl RoutingTable {
         arguments: &FieldTable,
     ) -> Result<bool, BindError> {
         let key = key.as_ref();
+        check_not_default(source, destination)?;
         let src = self.source(source)?;
         let dest = self.resolve(destination)?;
         let Some(args) = self.args.find(arguments) else {
             return Ok(false);
-        };
-        let inbound = Inbound {
-            source: src,
-            key: key.into(),
-            args,
         };
         let set = if dest.is_exchange() {
             &mut self.exchange_slot_mut(dest.id()).inbound
         } else {
             &mut self.queue_slot_mut(dest.id()).inbound
         };
-        if !set.remove(&inbound) {
+        if !set.remove(src, key, args) {
             return Ok(false);
         }
         if self.unindex(src, key, Bound { dest, args }) {
@@ -1098,11 +1169,6 @@ impl RoutingTable {
             for (key, bound) in index_pairs(x.index.as_ref()) {
                 n += 1;
                 refs[bound.args as usize] += 1;
-                let inbound = Inbound {
-                    source: id as u32,
-                    key: key.into(),
-                    args: bound.args,
-                };
                 let set = if bound.dest.is_exchange() {
                     &self.exchanges[bound.dest.id() as usize]
                         .as_ref()
@@ -1115,7 +1181,7 @@ impl RoutingTable {
                         .inbound
                 };
                 assert!(
-                    set.contains(&inbound),
+                    set.contains(id as u32, key, bound.args),
                     "binding missing from its destination"
                 );
             }

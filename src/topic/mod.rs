@@ -22,5 +22,6 @@ mod trie;
 
 #[cfg(feature = "reference")]
 pub(crate) use pattern::split;
+pub(crate) use pattern::words;
 pub use pattern::{Pattern, Word};
 pub use trie::TopicTrie;

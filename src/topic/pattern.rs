@@ -37,6 +37,16 @@ pub(crate) fn split(bytes: &[u8]) -> impl Iterator<Item = &[u8]> + Clone + '_ {
     words
 }
 
+/// The classified words of pattern bytes.
+pub(crate) fn words(bytes: &[u8]) -> impl Iterator<Item = Word<'_>> + Clone + '_ {
+    split(bytes).map(Word::of)
+}
+
+/// Whether pattern bytes have no wildcard word.
+pub(crate) fn is_exact(bytes: &[u8]) -> bool {
+    words(bytes).all(|w| matches!(w, Word::Literal(_)))
+}
+
 /// A topic binding key, checked once.
 ///
 /// A pattern is bytes; words are split on every `.`; the empty pattern is zero words.
@@ -91,6 +101,14 @@ impl Pattern {
         })
     }
 
+    /// A pattern of bytes the caller has checked (at most `MAX_LEN` long).
+    pub(crate) fn from_checked(bytes: &[u8]) -> Pattern {
+        debug_assert!(bytes.len() <= Pattern::MAX_LEN);
+        Pattern {
+            bytes: bytes.into(),
+        }
+    }
+
     /// The pattern's bytes, exactly as given.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -109,7 +127,7 @@ impl Pattern {
     /// # Ok::<(), trackswitch::PatternError>(())
     /// ```
     pub fn words(&self) -> impl Iterator<Item = Word<'_>> + Clone + '_ {
-        split(&self.bytes).map(Word::of)
+        words(&self.bytes)
     }
 
     /// Number of words (zero for the empty pattern).
@@ -128,7 +146,7 @@ impl Pattern {
 
     /// Whether the pattern has no wildcard word, so it matches exactly one key: itself.
     pub fn is_exact(&self) -> bool {
-        self.words().all(|w| matches!(w, Word::Literal(_)))
+        is_exact(&self.bytes)
     }
 
     /// Whether this pattern matches `key`, by the topic rules.

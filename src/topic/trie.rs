@@ -36,13 +36,17 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::pattern::{Pattern, Word, split};
+use super::pattern::{Pattern, Word, is_exact, split, words};
 use crate::exact::ExactMap;
 
 /// "No node" in a wildcard slot or parent link.
 const NONE: u32 = u32::MAX;
 /// The root of the wildcard trie; it always exists.
 const ROOT: u32 = 0;
+/// The smallest free list worth compacting.
+const COMPACT_MIN: usize = 1024;
+/// "Any number of words" in `Node::max_rest`.
+const UNBOUNDED: u32 = u32::MAX;
 
 /// A pattern and the values bound to it.
 #[derive(Debug, Clone)]
@@ -65,6 +69,13 @@ struct Node<V> {
     parent: u32,
     /// Whether the edge from the parent is `#` (such a node absorbs key words).
     absorbs: bool,
+    /// A lower bound on the key words a pattern below (or at) this node still needs
+    /// after this node: every terminal below needs at least this many. Lowered on
+    /// insert, never raised on remove (a stale bound only prunes less).
+    min_rest: u32,
+    /// An upper bound on the key words a pattern below this node can still take;
+    /// `UNBOUNDED` when a `#` may lie below. Raised on insert, never lowered on remove.
+    max_rest: u32,
     /// The pattern ending here, if any; its path from the root spells it.
     terminal: Option<Box<Terminal<V>>>,
 }
@@ -77,22 +88,49 @@ impl<V> Node<V> {
             hash: NONE,
             parent,
             absorbs,
+            min_rest: UNBOUNDED,
+            max_rest: 0,
             terminal: None,
         }
     }
 
     /// A node that leads nowhere and ends no pattern; only the root may be one.
     fn is_empty(&self) -> bool {
-        self.children.is_empty()
-            && self.star == NONE
-            && self.hash == NONE
-            && self.terminal.is_none()
+        self.is_leaf() && self.terminal.is_none()
     }
+
+    /// No edge leaves this node.
+    fn is_leaf(&self) -> bool {
+        self.children.is_empty() && self.star == NONE && self.hash == NONE
+    }
+
+    /// A `#` node with nothing below: its pattern matches whatever words follow, so the
+    /// walk records it as matched instead of carrying it along.
+    fn is_sink(&self) -> bool {
+        self.absorbs && self.is_leaf()
+    }
+
+    /// Whether a pattern at or below this node can take `rest` more key words.
+    #[inline]
+    fn admits(&self, rest: u32) -> bool {
+        self.min_rest <= rest && rest <= self.max_rest
+    }
+}
+
+/// Scratch of one walk.
+#[derive(Debug, Default)]
+struct Live {
+    /// Live states before the current word.
+    cur: Vec<u32>,
+    /// Live states after it.
+    next: Vec<u32>,
+    /// `#` sinks reached: matched whatever follows.
+    done: Vec<u32>,
 }
 
 thread_local! {
     /// Reusable live sets for routing, so steady-state routing allocates nothing.
-    static LIVE: RefCell<(Vec<u32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static LIVE: RefCell<Live> = const { RefCell::new(Live { cur: Vec::new(), next: Vec::new(), done: Vec::new() }) };
 }
 
 /// Topic patterns -> values, matched against routing keys with `*` and `#`.
@@ -136,6 +174,8 @@ pub struct TopicTrie<V> {
     hasher: DefaultHashBuilder,
     /// Number of (pattern, value) pairs in the trie (not counting `exact`).
     wild_len: usize,
+    /// Free-list length at which the next tail compaction is tried.
+    compact_at: usize,
 }
 
 impl<V> Default for TopicTrie<V> {
@@ -146,6 +186,7 @@ impl<V> Default for TopicTrie<V> {
             free: Vec::new(),
             hasher: DefaultHashBuilder::default(),
             wild_len: 0,
+            compact_at: COMPACT_MIN,
         }
     }
 }
@@ -178,6 +219,7 @@ impl<V> TopicTrie<V> {
         self.nodes.push(Node::new(NONE, false));
         self.free.clear();
         self.wild_len = 0;
+        self.compact_at = COMPACT_MIN;
     }
 
     fn word_hash(&self, word: &[u8]) -> u64 {
@@ -239,15 +281,42 @@ impl<V> TopicTrie<V> {
     where
         V: PartialEq,
     {
-        if pattern.is_exact() {
+        self.insert_bytes(pattern.as_bytes(), value)
+    }
+
+    /// [`insert`](Self::insert) for pattern bytes the caller has checked; stores a copy
+    /// of them only for a pattern not yet present.
+    pub(crate) fn insert_bytes(&mut self, pattern: &[u8], value: V) -> bool
+    where
+        V: PartialEq,
+    {
+        if is_exact(pattern) {
             return self
                 .exact
-                .insert(pattern.as_bytes(), || pattern.clone(), value);
+                .insert(pattern, || Pattern::from_checked(pattern), value);
+        }
+        let words: Vec<Word<'_>> = words(pattern).collect();
+        // rest[d]: (fewest, most) key words a pattern at the node of depth d still takes.
+        let mut rest = vec![(0u32, 0u32); words.len() + 1];
+        for d in (0..words.len()).rev() {
+            let (lo, hi) = rest[d + 1];
+            rest[d] = match words[d] {
+                Word::Hash => (lo, UNBOUNDED),
+                _ => (lo + 1, if hi == UNBOUNDED { UNBOUNDED } else { hi + 1 }),
+            };
+        }
+        // A node reached by `#` absorbs words itself: no upper bound there.
+        for d in 1..=words.len() {
+            if words[d - 1] == Word::Hash {
+                rest[d].1 = UNBOUNDED;
+            }
         }
         let mut node = ROOT;
-        for word in pattern.words() {
+        for (d, &word) in words.iter().enumerate() {
+            self.widen(node, rest[d]);
             node = self.child_or_insert(node, word);
         }
+        self.widen(node, rest[words.len()]);
         let n = &mut self.nodes[node as usize];
         match &mut n.terminal {
             Some(t) => {
@@ -258,7 +327,7 @@ impl<V> TopicTrie<V> {
             }
             None => {
                 n.terminal = Some(Box::new(Terminal {
-                    pattern: pattern.clone(),
+                    pattern: Pattern::from_checked(pattern),
                     values: vec![value],
                 }));
             }
@@ -267,17 +336,32 @@ impl<V> TopicTrie<V> {
         true
     }
 
+    /// Widens a node's bounds to admit a pattern needing `(lo, hi)` more words.
+    fn widen(&mut self, node: u32, (lo, hi): (u32, u32)) {
+        let n = &mut self.nodes[node as usize];
+        n.min_rest = n.min_rest.min(lo);
+        n.max_rest = n.max_rest.max(hi);
+    }
+
     /// Unbinds `value` from `pattern`. Returns whether the pair was present. Nodes left
     /// empty are pruned. Costs O(words of the pattern).
     pub fn remove(&mut self, pattern: &Pattern, value: &V) -> bool
     where
         V: PartialEq,
     {
-        if pattern.is_exact() {
-            return self.exact.remove(pattern.as_bytes(), value);
+        self.remove_bytes(pattern.as_bytes(), value)
+    }
+
+    /// [`remove`](Self::remove) for pattern bytes.
+    pub(crate) fn remove_bytes(&mut self, pattern: &[u8], value: &V) -> bool
+    where
+        V: PartialEq,
+    {
+        if is_exact(pattern) {
+            return self.exact.remove(pattern, value);
         }
         let mut node = ROOT;
-        for word in pattern.words() {
+        for word in words(pattern) {
             match self.child(node, word) {
                 Some(c) => node = c,
                 None => return false,
@@ -301,8 +385,8 @@ impl<V> TopicTrie<V> {
 
     /// Frees `node` and its ancestors while they are empty, walking `pattern`'s path
     /// back up (the path ends at `node`).
-    fn prune(&mut self, mut node: u32, pattern: &Pattern) {
-        let words: Vec<Word<'_>> = pattern.words().collect();
+    fn prune(&mut self, mut node: u32, pattern: &[u8]) {
+        let words: Vec<Word<'_>> = words(pattern).collect();
         let mut depth = words.len();
         while node != ROOT && self.nodes[node as usize].is_empty() {
             depth -= 1;
@@ -330,8 +414,11 @@ impl<V> TopicTrie<V> {
             node = parent;
         }
         // Give memory back when most of the arena is free.
-        if self.free.len() > 1024 && self.free.len() * 2 > self.nodes.len() {
+        // Amortised: the free list must double between two attempts, so removal stays
+        // O(words) even when the arena's last node stays live.
+        if self.free.len() >= self.compact_at && self.free.len() * 2 > self.nodes.len() {
             self.compact_tail();
+            self.compact_at = (2 * self.free.len()).max(COMPACT_MIN);
         }
     }
 
@@ -376,25 +463,28 @@ impl<V> TopicTrie<V> {
             return;
         }
         LIVE.with(|live| match live.try_borrow_mut() {
-            Ok(mut live) => {
-                let (cur, next) = &mut *live;
-                self.walk(key, cur, next, &mut f);
-            }
+            Ok(mut live) => self.walk(key, &mut live, &mut f),
             // Re-entered from `f` on this thread: use fresh buffers.
-            Err(_) => self.walk(key, &mut Vec::new(), &mut Vec::new(), &mut f),
+            Err(_) => self.walk(key, &mut Live::default(), &mut f),
         });
     }
 
-    fn walk(
-        &self,
-        key: &[u8],
-        cur: &mut Vec<u32>,
-        next: &mut Vec<u32>,
-        f: &mut impl FnMut(&Pattern, &[V]),
-    ) {
+    fn walk(&self, key: &[u8], live: &mut Live, f: &mut impl FnMut(&Pattern, &[V])) {
+        let Live { cur, next, done } = live;
         cur.clear();
-        self.push_closed(cur, ROOT);
+        done.clear();
+        // Key words left to read; states whose patterns cannot take that many are pruned.
+        let mut rest = if key.is_empty() {
+            0
+        } else {
+            1 + key.iter().filter(|&&b| b == b'.').count() as u32
+        };
+        self.push_closed(cur, done, ROOT, rest);
         for word in split(key) {
+            if cur.is_empty() {
+                break;
+            }
+            rest -= 1;
             next.clear();
             let mut hash = None;
             for &s in cur.iter() {
@@ -402,13 +492,13 @@ impl<V> TopicTrie<V> {
                 if !n.children.is_empty() {
                     let h = *hash.get_or_insert_with(|| self.word_hash(word));
                     if let Some(&(_, c)) = n.children.find(h, |(k, _)| **k == *word) {
-                        self.push_closed(next, c);
+                        self.push_closed(next, done, c, rest);
                     }
                 }
                 if n.star != NONE {
-                    self.push_closed(next, n.star);
+                    self.push_closed(next, done, n.star, rest);
                 }
-                if n.absorbs {
+                if n.absorbs && n.admits(rest) {
                     // Its `#`-closure is in `cur` already and absorbs by itself.
                     next.push(s);
                 }
@@ -418,23 +508,42 @@ impl<V> TopicTrie<V> {
                 next.dedup();
             }
             std::mem::swap(cur, next);
-            if cur.is_empty() {
-                return;
-            }
         }
         for &s in cur.iter() {
             if let Some(t) = &self.nodes[s as usize].terminal {
                 f(&t.pattern, &t.values);
             }
         }
+        if done.len() > 1 {
+            done.sort_unstable();
+            done.dedup();
+        }
+        for &s in done.iter() {
+            let t = self.nodes[s as usize]
+                .terminal
+                .as_ref()
+                .expect("a sink is not empty, so it ends a pattern");
+            f(&t.pattern, &t.values);
+        }
     }
 
-    /// Pushes `node` and the chain of `#` children below it (each matches zero words).
+    /// Adds `node` and the chain of `#` children below it (each matches zero words) to
+    /// the live set, skipping states that cannot take `rest` more words, and recording
+    /// `#` sinks as matched.
     #[inline]
-    fn push_closed(&self, set: &mut Vec<u32>, mut node: u32) {
+    fn push_closed(&self, set: &mut Vec<u32>, done: &mut Vec<u32>, mut node: u32, rest: u32) {
         loop {
+            let n = &self.nodes[node as usize];
+            if n.is_sink() {
+                done.push(node);
+                break;
+            }
+            if !n.admits(rest) {
+                // Bounds cover everything below, the `#` chain included.
+                break;
+            }
             set.push(node);
-            node = self.nodes[node as usize].hash;
+            node = n.hash;
             if node == NONE {
                 break;
             }
@@ -572,6 +681,30 @@ impl<V> TopicTrie<V> {
             }
         }
         assert_eq!(pairs, self.wild_len, "pair count out of date");
+        // Every node's length bounds admit every pattern below it.
+        for t in self.iter_terminals() {
+            let words: Vec<Word<'_>> = t.pattern.words().collect();
+            let mut node = ROOT;
+            for d in 0..=words.len() {
+                let lo = words[d..].iter().filter(|w| **w != Word::Hash).count() as u32;
+                let hi =
+                    if words[d..].contains(&Word::Hash) || (d > 0 && words[d - 1] == Word::Hash) {
+                        UNBOUNDED
+                    } else {
+                        lo
+                    };
+                let n = &self.nodes[node as usize];
+                assert!(
+                    n.min_rest <= lo && hi <= n.max_rest,
+                    "length bounds exclude a pattern"
+                );
+                if d < words.len() {
+                    node = self
+                        .child(node, words[d])
+                        .expect("a terminal's path exists");
+                }
+            }
+        }
         assert_eq!(
             reachable + self.free.len(),
             self.nodes.len(),
