@@ -1,0 +1,672 @@
+//! The benchmark report: every workload of `shared/BENCHMARKS.md` in one process, ours
+//! beside the floors, the naive scans and the peer crates, as ratios from one run.
+//!
+//! ```sh
+//! cargo run --release --example bench_report                 # quick, about a minute
+//! cargo run --release --example bench_report -- --full --json report.json --svg docs/route.svg
+//! ```
+//!
+//! Every contender's answers are checked equal to ours on a sample of keys before it is
+//! timed (and ours against the naive reference); a peer that cannot express a workload
+//! is `n/a`; a contender too slow to time on a workload is `>limit`.
+
+#[allow(unreachable_pub, dead_code)] // shared with the benches; each uses a subset
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::peers::{Quill, Topiq, Zenoh};
+use common::timing::{ns_per_key, ns_per_op};
+use common::workloads::{self, Rng, Workload};
+use common::{
+    FloorEmit, FloorHash, FloorHashWords, Naive, OursTable, OursTrie, PeerRouter, RegexScan,
+    Router, check,
+};
+use serde_json::{Value, json};
+use trackswitch::topic::Pattern;
+use trackswitch::{Destination, FieldTable};
+
+/// Counts live heap bytes, to measure memory per binding.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts sizes.
+#[allow(unsafe_code)] // a counting global allocator needs `unsafe impl GlobalAlloc`
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Builds a value and returns it with the heap bytes it holds.
+fn measured<T>(build: impl FnOnce() -> T) -> (T, isize) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let v = build();
+    (v, LIVE.load(Ordering::Relaxed) - before)
+}
+
+struct Settings {
+    full: bool,
+    budget: Duration,
+    rounds: usize,
+    /// A contender whose first 16 keys take longer than this is not timed.
+    limit: Duration,
+}
+
+/// A progress bar on stderr.
+struct Progress {
+    done: usize,
+    total: usize,
+    start: Instant,
+}
+
+impl Progress {
+    fn step(&mut self, what: &str) {
+        self.done += 1;
+        let width = 30;
+        let filled = width * self.done.min(self.total) / self.total.max(1);
+        eprint!(
+            "\r[{}{}] {:>3}/{} {:>5.1}s {:<40}",
+            "#".repeat(filled),
+            " ".repeat(width - filled),
+            self.done,
+            self.total,
+            self.start.elapsed().as_secs_f64(),
+            what
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn finish(&self) {
+        eprintln!();
+    }
+}
+
+/// One contender's result on one workload.
+struct Timed {
+    name: String,
+    /// ns per route; `None`: too slow to time here; `Err`: cannot express (n/a).
+    ns: Result<Option<f64>, String>,
+    /// Heap bytes per binding, when measured.
+    bytes_per_binding: Option<f64>,
+}
+
+impl Timed {
+    fn ns(&self) -> Option<f64> {
+        self.ns.as_ref().ok().copied().flatten()
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "ns": self.ns(),
+            "status": match &self.ns {
+                Ok(Some(_)) => "ok".to_string(),
+                Ok(None) => "too slow to time".to_string(),
+                Err(e) => format!("n/a: {e}"),
+            },
+            "bytes_per_binding": self.bytes_per_binding,
+        })
+    }
+}
+
+struct Row {
+    workload: String,
+    name: &'static str,
+    size: usize,
+    floor_name: &'static str,
+    contenders: Vec<Timed>,
+}
+
+impl Row {
+    fn get(&self, name: &str) -> Option<&Timed> {
+        self.contenders.iter().find(|t| t.name == name)
+    }
+    fn ns(&self, name: &str) -> Option<f64> {
+        self.get(name).and_then(Timed::ns)
+    }
+    fn best_peer(&self) -> Option<(&str, f64)> {
+        self.contenders
+            .iter()
+            .filter(|t| PEERS.contains(&t.name.as_str()))
+            .filter_map(|t| t.ns().map(|ns| (t.name.as_str(), ns)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+const PEERS: [&str; 3] = ["zenoh-keyexpr", "quill-pubsub", "topiq-broker"];
+
+fn time<R: Router>(name: &str, r: &R, w: &Workload, s: &Settings) -> Timed {
+    Timed {
+        name: name.to_string(),
+        ns: Ok(ns_per_key(r, &w.keys, s.budget, s.rounds, s.limit)),
+        bytes_per_binding: None,
+    }
+}
+
+/// Times a peer on a workload, after checking its answers against ours.
+fn peer<P: common::peers::Peer>(ours: &OursTrie, w: &Workload, s: &Settings, cap: usize) -> Timed {
+    let name = P::name().to_string();
+    if w.size > cap {
+        return Timed {
+            name,
+            ns: Err(format!("size capped at {cap}")),
+            bytes_per_binding: None,
+        };
+    }
+    let (built, bytes) = measured(|| PeerRouter::<P>::build(w));
+    match built {
+        Err(e) => Timed {
+            name,
+            ns: Err(e),
+            bytes_per_binding: None,
+        },
+        Ok(r) => {
+            check(&name, &r, ours, w, 64);
+            let mut t = time(&name, &r, w, s);
+            t.bytes_per_binding = Some(bytes as f64 / w.size as f64);
+            t
+        }
+    }
+}
+
+/// Runs every contender on one workload.
+fn run(w: &Workload, s: &Settings, progress: &mut Progress) -> Row {
+    progress.step(&format!("{} {} build", w.id, w.size));
+    let (ours, ours_bytes) = measured(|| OursTrie::build(w));
+    ours.0.check_invariants();
+    // Ours against the naive reference first (a few keys at large sizes).
+    let naive = Naive::build(w);
+    check(
+        "ours",
+        &ours,
+        &naive,
+        w,
+        if w.size > 100_000 { 4 } else { 64 },
+    );
+    let mut contenders = Vec::new();
+    let mut t = time("ours", &ours, w, s);
+    t.bytes_per_binding = Some(ours_bytes as f64 / w.size as f64);
+    contenders.push(t);
+
+    let (table, table_bytes) = measured(|| OursTable::build(w));
+    check("ours/table", &table, &ours, w, 64);
+    let mut t = time("ours/table", &table, w, s);
+    t.bytes_per_binding = Some(table_bytes as f64 / w.size as f64);
+    contenders.push(t);
+    drop(table);
+
+    let exact_only = w
+        .bindings
+        .iter()
+        .all(|(p, _)| !p.split('.').any(|x| x == "*" || x == "#"));
+    let (floor, floor_bytes) = measured(|| FloorHash::build(w));
+    if exact_only {
+        check("floor/hash_lookup", &floor, &ours, w, 64);
+    }
+    let mut t = time("floor/hash_lookup", &floor, w, s);
+    t.bytes_per_binding = Some(floor_bytes as f64 / w.size as f64);
+    contenders.push(t);
+    drop(floor);
+    contenders.push(time("floor/split", &common::FloorSplit, w, s));
+    contenders.push(time("floor/hash_words", &FloorHashWords::default(), w, s));
+    let fanout = common::answer(&ours, 0, w.keys.get(0)).len();
+    if fanout > 16 {
+        contenders.push(time(
+            "floor/emit",
+            &FloorEmit((0..fanout as u32).collect()),
+            w,
+            s,
+        ));
+    }
+    progress.step(&format!("{} {} naive", w.id, w.size));
+    if w.size <= 100_000 {
+        contenders.push(time("naive", &naive, w, s));
+    }
+    drop(naive);
+    if w.size <= 10_000 {
+        let re = RegexScan::build(w);
+        check("regex", &re, &ours, w, 16);
+        contenders.push(time("regex", &re, w, s));
+    }
+    progress.step(&format!("{} {} peers", w.id, w.size));
+    contenders.push(peer::<Zenoh>(
+        &ours,
+        w,
+        s,
+        if s.full { 1_000_000 } else { 100_000 },
+    ));
+    contenders.push(peer::<Quill>(&ours, w, s, 1_000_000));
+    contenders.push(peer::<Topiq>(&ours, w, s, 1_000_000));
+    let floor_name = if exact_only {
+        "floor/hash_lookup"
+    } else if fanout > 16 {
+        "floor/emit"
+    } else {
+        "floor/hash_words"
+    };
+    Row {
+        workload: w.id.clone(),
+        name: w.name,
+        size: w.size,
+        floor_name,
+        contenders,
+    }
+}
+
+fn fmt_ns(ns: Option<f64>) -> String {
+    match ns {
+        None => "-".into(),
+        Some(ns) if ns >= 1e6 => format!("{:.1} ms", ns / 1e6),
+        Some(ns) if ns >= 1e3 => format!("{:.1} us", ns / 1e3),
+        Some(ns) => format!("{ns:.0} ns"),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| workload | size | ours | floor | ours/floor | best peer | peer/ours | naive/ours |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let ours = r.ns("ours");
+        let floor = r.ns(r.floor_name);
+        let peer = r.best_peer();
+        let peer_cell = match peer {
+            Some((name, ns)) => format!("{} ({name})", fmt_ns(Some(ns))),
+            None => {
+                let why: Vec<String> = PEERS
+                    .iter()
+                    .filter_map(|p| r.get(p))
+                    .map(|t| match &t.ns {
+                        Err(_) => "n/a".to_string(),
+                        Ok(None) => ">limit".to_string(),
+                        Ok(Some(_)) => String::new(),
+                    })
+                    .collect();
+                format!("none ({})", why.join(", "))
+            }
+        };
+        println!(
+            "| {} {} | {} | {} | {} {} | {} | {} | {} | {} |",
+            r.workload,
+            r.name,
+            r.size,
+            fmt_ns(ours),
+            fmt_ns(floor),
+            r.floor_name.trim_start_matches("floor/"),
+            ratio(ours, floor),
+            peer_cell,
+            ratio(peer.map(|p| p.1), ours),
+            ratio(r.ns("naive"), ours),
+        );
+    }
+}
+
+fn print_memory(rows: &[Row]) {
+    println!("\nHeap bytes per binding (counting allocator; W1 and W2):\n");
+    println!(
+        "| workload | size | ours | ours/table | floor hash | zenoh-keyexpr | quill-pubsub | topiq-broker |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in rows
+        .iter()
+        .filter(|r| r.workload == "W1" || r.workload == "W2")
+    {
+        let cell = |n: &str| {
+            r.get(n)
+                .and_then(|t| t.bytes_per_binding)
+                .map_or("-".to_string(), |b| format!("{b:.0}"))
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.workload,
+            r.size,
+            cell("ours"),
+            cell("ours/table"),
+            cell("floor/hash_lookup"),
+            cell("zenoh-keyexpr"),
+            cell("quill-pubsub"),
+            cell("topiq-broker"),
+        );
+    }
+}
+
+/// T4: one pattern of n `#` then a literal, against a 31-word key, for n in 1..=15.
+fn hashes(s: &Settings) -> Vec<(usize, f64)> {
+    (1..=15)
+        .map(|n| {
+            let w = workloads::w5_hashes(n);
+            let ours = OursTrie::build(&w);
+            check("ours", &ours, &Naive::build(&w), &w, 2);
+            (
+                n,
+                ns_per_key(&ours, &w.keys, s.budget, s.rounds, s.limit).unwrap_or(f64::NAN),
+            )
+        })
+        .collect()
+}
+
+/// T5: bind + unbind throughput at `size` bindings, and routing with and without churn.
+fn churn(size: usize, s: &Settings) -> Value {
+    let w = workloads::w7(size, 7);
+    let patterns: Vec<Pattern> = w
+        .bindings
+        .iter()
+        .map(|(p, _)| Pattern::new(p).unwrap())
+        .collect();
+    let mut ours = OursTrie::build(&w);
+    let mut rng = Rng::new(11);
+    // One "op" is an insert or a remove; a step removes a random binding and puts it back.
+    let trie_ns_per_op = ns_per_op(
+        |_| {
+            let i = rng.below(patterns.len() as u64) as usize;
+            let id = w.bindings[i].1;
+            ours.0.remove(&patterns[i], &id);
+            ours.0.insert(&patterns[i], id);
+        },
+        s.budget,
+        s.rounds,
+    ) / 2.0;
+    ours.0.check_invariants();
+
+    let mut table = OursTable::build(&w);
+    let none = FieldTable::new();
+    let names: Vec<String> = w.bindings.iter().map(|(_, id)| format!("q{id}")).collect();
+    let table_ns_per_op = ns_per_op(
+        |_| {
+            let i = rng.below(patterns.len() as u64) as usize;
+            let (p, dest) = (&w.bindings[i].0, Destination::Queue(&names[i]));
+            table.table.unbind("x", dest, p, &none).unwrap();
+            table.table.bind("x", dest, p, &none).unwrap();
+        },
+        s.budget,
+        s.rounds,
+    ) / 2.0;
+
+    let plain = ns_per_key(&ours, &w.keys, s.budget, s.rounds, s.limit).unwrap_or(f64::NAN);
+    let mut during = Vec::new();
+    for per_churn in [1usize, 10] {
+        let mut out = Vec::new();
+        let mut k = 0usize;
+        let mixed = ns_per_op(
+            |step| {
+                if step % (per_churn as u64 + 1) == 0 {
+                    let i = rng.below(patterns.len() as u64) as usize;
+                    let id = w.bindings[i].1;
+                    ours.0.remove(&patterns[i], &id);
+                    ours.0.insert(&patterns[i], id);
+                } else {
+                    out.clear();
+                    ours.route(k, w.keys.get(k), &mut out);
+                    std::hint::black_box(&out);
+                    k = (k + 1) % w.keys.len();
+                }
+            },
+            s.budget,
+            s.rounds,
+        );
+        // Per step: per_churn routes and one churn step (two ops); take the churn cost out.
+        let steps = per_churn as f64 + 1.0;
+        let route_ns = (mixed * steps - 2.0 * trie_ns_per_op) / per_churn as f64;
+        during.push(
+            json!({"routes_per_churn": per_churn, "route_ns": route_ns, "ratio": route_ns / plain}),
+        );
+    }
+    json!({
+        "size": size,
+        "trie_ops_per_s": 1e9 / trie_ns_per_op,
+        "table_ops_per_s": 1e9 / table_ns_per_op,
+        "route_ns_without_churn": plain,
+        "route_during_churn": during,
+    })
+}
+
+/// Writes a log-log SVG of route time against binding count, one line per contender.
+fn svg(rows: &[Row], workload: &str, path: &str) -> std::io::Result<()> {
+    let series = [
+        ("ours", "#d62728"),
+        ("floor/hash_lookup", "#7f7f7f"),
+        ("zenoh-keyexpr", "#1f77b4"),
+        ("quill-pubsub", "#2ca02c"),
+        ("topiq-broker", "#9467bd"),
+        ("naive", "#ff7f0e"),
+    ];
+    let pts: Vec<&Row> = rows.iter().filter(|r| r.workload == workload).collect();
+    let all: Vec<(f64, f64)> = pts
+        .iter()
+        .flat_map(|r| {
+            series
+                .iter()
+                .filter_map(move |(n, _)| r.ns(n).map(|ns| (r.size as f64, ns)))
+        })
+        .collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    let (w, h, m) = (640.0, 400.0, 60.0);
+    let lx = |v: f64| v.log10();
+    let (x0, x1) = (
+        all.iter().map(|p| lx(p.0)).fold(f64::MAX, f64::min).floor(),
+        all.iter().map(|p| lx(p.0)).fold(f64::MIN, f64::max).ceil(),
+    );
+    let (y0, y1) = (
+        all.iter().map(|p| lx(p.1)).fold(f64::MAX, f64::min).floor(),
+        all.iter().map(|p| lx(p.1)).fold(f64::MIN, f64::max).ceil(),
+    );
+    let sx = |v: f64| m + (lx(v) - x0) / (x1 - x0).max(1.0) * (w - 2.0 * m);
+    let sy = |v: f64| h - m - (lx(v) - y0) / (y1 - y0).max(1.0) * (h - 2.0 * m);
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">{workload}: route time per key vs bindings (log-log)</text>\n",
+        w / 2.0
+    );
+    for e in x0 as i32..=x1 as i32 {
+        let x = sx(10f64.powi(e));
+        out += &format!(
+            "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">1e{e}</text>\n",
+            m,
+            h - m,
+            h - m + 16.0
+        );
+    }
+    for e in y0 as i32..=y1 as i32 {
+        let y = sy(10f64.powi(e));
+        let label = fmt_ns(Some(10f64.powi(e)));
+        out += &format!(
+            "<line x1=\"{m}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{label}</text>\n",
+            w - m,
+            m - 4.0,
+            y + 4.0
+        );
+    }
+    out += &format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">bindings</text>\n",
+        w / 2.0,
+        h - 12.0
+    );
+    for (i, (name, color)) in series.iter().enumerate() {
+        let line: Vec<String> = pts
+            .iter()
+            .filter_map(|r| {
+                r.ns(name)
+                    .map(|ns| format!("{:.1},{:.1}", sx(r.size as f64), sy(ns)))
+            })
+            .collect();
+        if line.is_empty() {
+            continue;
+        }
+        out += &format!(
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            line.join(" ")
+        );
+        for p in &line {
+            let (x, y) = p.split_once(',').expect("formatted above");
+            out += &format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{color}\"/>\n");
+        }
+        let ly = m + 16.0 * i as f64;
+        out += &format!(
+            "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{name}</text>\n",
+            w - m - 120.0,
+            ly,
+            w - m - 105.0,
+            ly + 9.0
+        );
+    }
+    out += "</svg>\n";
+    std::fs::write(path, out)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = args.iter().any(|a| a == "--full");
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let json_path = value_of("--json");
+    let svg_path = value_of("--svg");
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: bench_report [--full] [--json FILE] [--svg FILE]");
+        return;
+    }
+    let s = if full {
+        Settings {
+            full,
+            budget: Duration::from_millis(200),
+            rounds: 5,
+            limit: Duration::from_secs(2),
+        }
+    } else {
+        Settings {
+            full,
+            budget: Duration::from_millis(25),
+            rounds: 3,
+            limit: Duration::from_millis(300),
+        }
+    };
+    let big = [1_000, 100_000, 1_000_000];
+    let mut plan: Vec<Box<dyn Fn() -> Workload>> = Vec::new();
+    let w1_sizes: &[usize] = if full {
+        &[1_000, 10_000, 100_000, 1_000_000]
+    } else {
+        &big
+    };
+    for &n in w1_sizes {
+        plan.push(Box::new(move || workloads::w1(n, 1)));
+    }
+    let sizes: &[usize] = if full { &big } else { &[1_000, 100_000] };
+    for &n in sizes {
+        plan.push(Box::new(move || workloads::w2(n, 2)));
+    }
+    for n in [1_000, 80_000] {
+        plan.push(Box::new(move || workloads::w3(n, 3)));
+    }
+    plan.push(Box::new(|| workloads::w4(4)));
+    for n in [1_000, 10_000] {
+        plan.push(Box::new(move || workloads::w5(n, 5)));
+    }
+    plan.push(Box::new(|| workloads::w5_literal_stars(20)));
+    for n in [10_000, 100_000] {
+        plan.push(Box::new(move || workloads::w6(n)));
+    }
+    let w8_keys = if full { 1_000_000 } else { 100_000 };
+    plan.push(Box::new(move || workloads::w8(w8_keys, 8)));
+    plan.push(Box::new(|| workloads::w9(10_000, 9)));
+
+    let mut progress = Progress {
+        done: 0,
+        total: plan.len() * 3 + 3,
+        start: Instant::now(),
+    };
+    let mut rows = Vec::new();
+    for make in &plan {
+        let w = make();
+        rows.push(run(&w, &s, &mut progress));
+    }
+    progress.step("T4: 1..15 #");
+    let t4 = hashes(&s);
+    progress.step("T5: churn");
+    let t5 = churn(250_000, &s);
+    progress.step("done");
+    progress.finish();
+
+    println!(
+        "trackswitch benchmark report ({} mode)\n",
+        if full { "full" } else { "quick" }
+    );
+    print_table(&rows);
+    print_memory(&rows);
+    println!("\nT4: one pattern of n '#' then 'end' against a 31-word key (hit and miss), ours:\n");
+    println!("| # words | ns per route |\n|---|---|");
+    for (n, ns) in &t4 {
+        println!("| {n} | {ns:.0} |");
+    }
+    println!(
+        "\nT5: W7 churn at 250k bindings: trie {:.2}M ops/s, table {:.2}M ops/s (bind or unbind); route {:.0} ns without churn, {:.2}x with 1 route per churn step, {:.2}x with 10",
+        t5["trie_ops_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+        t5["table_ops_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+        t5["route_ns_without_churn"].as_f64().unwrap_or(0.0),
+        t5["route_during_churn"][0]["ratio"].as_f64().unwrap_or(0.0),
+        t5["route_during_churn"][1]["ratio"].as_f64().unwrap_or(0.0),
+    );
+    println!(
+        "\nn/a: the peer cannot express the workload's patterns or keys; >limit: too slow to time; capped sizes are listed in the JSON."
+    );
+
+    if let Some(path) = json_path {
+        let data = json!({
+            "mode": if full { "full" } else { "quick" },
+            "rows": rows.iter().map(|r| json!({
+                "workload": r.workload,
+                "name": r.name,
+                "size": r.size,
+                "floor": r.floor_name,
+                "contenders": r.contenders.iter().map(Timed::json).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "t4_hashes": t4.iter().map(|(n, ns)| json!({"hashes": n, "ns": ns})).collect::<Vec<_>>(),
+            "t5_churn": t5,
+        });
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&data).expect("serialisable"),
+        )
+        .unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+        eprintln!("wrote {path}");
+    }
+    if let Some(path) = svg_path {
+        svg(&rows, "W1", &path).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+        eprintln!("wrote {path}");
+    }
+}
