@@ -126,6 +126,7 @@ mod field;
 mod headers;
 #[cfg(feature = "reference")]
 pub mod reference;
+mod small;
 mod table;
 pub mod topic;
 

@@ -34,6 +34,7 @@ use crate::direct::DirectIndex;
 use crate::error::{BindError, DeclareError, DeleteError, ObjectKind};
 use crate::field::FieldTable;
 use crate::headers::HeadersMatch;
+use crate::small::SmallBytes;
 use crate::topic::TopicTrie;
 
 pub use route::RouteResult;
@@ -202,7 +203,7 @@ pub(crate) struct Bound {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Inbound {
     source: u32,
-    key: Box<[u8]>,
+    key: SmallBytes,
     args: u32,
 }
 
@@ -1032,7 +1033,7 @@ impl RoutingTable {
         x.ever_bound = true;
         let inbound = Inbound {
             source: src,
-            key: key.into(),
+            key: SmallBytes::new(key),
             args,
         };
         if dest.is_exchange() {

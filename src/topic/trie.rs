@@ -38,6 +38,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::pattern::{Pattern, Word, is_exact, split, words};
 use crate::exact::ExactMap;
+use crate::small::SmallBytes;
 
 /// "No node" in a wildcard slot or parent link.
 const NONE: u32 = u32::MAX;
@@ -47,49 +48,6 @@ const ROOT: u32 = 0;
 const COMPACT_MIN: usize = 1024;
 /// "Any number of words" in `Node::max_rest`.
 const UNBOUNDED: u32 = u32::MAX;
-
-/// A literal word of an edge: short words inline, so comparing one while probing a
-/// child table reads no other cache line.
-#[derive(Clone)]
-enum WordBuf {
-    Inline { len: u8, bytes: [u8; WordBuf::INLINE] },
-    Heap(Box<[u8]>),
-}
-
-impl WordBuf {
-    const INLINE: usize = 22;
-
-    fn new(word: &[u8]) -> WordBuf {
-        if word.len() <= WordBuf::INLINE {
-            let mut bytes = [0; WordBuf::INLINE];
-            bytes[..word.len()].copy_from_slice(word);
-            WordBuf::Inline {
-                len: word.len() as u8,
-                bytes,
-            }
-        } else {
-            WordBuf::Heap(word.into())
-        }
-    }
-}
-
-impl std::ops::Deref for WordBuf {
-    type Target = [u8];
-
-    #[inline]
-    fn deref(&self) -> &[u8] {
-        match self {
-            WordBuf::Inline { len, bytes } => &bytes[..*len as usize],
-            WordBuf::Heap(b) => b,
-        }
-    }
-}
-
-impl std::fmt::Debug for WordBuf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", String::from_utf8_lossy(self))
-    }
-}
 
 /// A pattern and the values bound to it.
 #[derive(Debug, Clone)]
@@ -103,7 +61,7 @@ struct Terminal<V> {
 struct Node<V> {
     /// Literal word -> child index; hashed with the trie's hasher over the word bytes.
     /// Never holds the words `*` or `#`.
-    children: HashTable<(WordBuf, u32)>,
+    children: HashTable<(SmallBytes, u32)>,
     /// Child reached by a `*` word, or `NONE`.
     star: u32,
     /// Child reached by a `#` word, or `NONE`.
@@ -312,7 +270,7 @@ impl<V> TopicTrie<V> {
             Word::Literal(w) => {
                 let h = hasher.hash_one(w);
                 n.children
-                    .insert_unique(h, (WordBuf::new(w), c), |(k, _)| hasher.hash_one(&**k));
+                    .insert_unique(h, (SmallBytes::new(w), c), |(k, _)| hasher.hash_one(&**k));
             }
         }
         c
