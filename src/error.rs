@@ -258,7 +258,11 @@ pub enum RouteError {
         /// Its length in bytes.
         len: usize,
     },
-    /// A `CC` or `BCC` header is not an array of strings: 406.
+    /// A `CC` or `BCC` header is not an array of strings: 406 (CONFORMANCE R06).
+    ///
+    /// RabbitMQ 3.x refuses a `CC`/`BCC` that is not an array but silently skips
+    /// non-string elements inside one; this table refuses both, so a publisher learns
+    /// that some of its keys were not used.
     InvalidCc {
         /// `"CC"` or `"BCC"`.
         header: &'static str,
