@@ -167,13 +167,8 @@ impl Router for FloorSplit {
 
 /// Floor: hashing every word of the key with our hasher. A wildcard match cannot beat
 /// split + hash_words.
+#[derive(Default)]
 pub struct FloorHashWords(DefaultHashBuilder);
-
-impl Default for FloorHashWords {
-    fn default() -> Self {
-        FloorHashWords(DefaultHashBuilder::default())
-    }
-}
 
 impl Router for FloorHashWords {
     #[inline]
