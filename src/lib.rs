@@ -15,7 +15,7 @@
 //! - [`RoutingTable`] puts them together: exchanges of the four [`ExchangeKind`]s,
 //!   bindings to queues and to exchanges, alternate exchanges, `CC`/`BCC`, and one copy
 //!   per queue, with the reply codes RabbitMQ gives.
-//! - [`reference`] (feature `reference`) holds naive matchers used as oracles.
+//! - [`reference`](mod@reference) (feature `reference`) holds naive matchers used as oracles.
 //!
 //! Structures are plain values: share them behind a lock or an `Arc` snapshot as the
 //! application needs. Routing takes `&self` and writes into caller-owned buffers, so
@@ -111,7 +111,7 @@
 //!
 //! # Features
 //!
-//! - `reference` (default): the [`reference`] oracles (adds `regex`).
+//! - `reference` (default): the [`reference`](mod@reference) oracles (adds `regex`).
 //! - `cli` (default): the `trackswitch` binary (`trackswitch match`; adds `serde_json`).
 //!
 //! With `default-features = false` the crate depends on std and `hashbrown` only.

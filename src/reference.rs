@@ -2,12 +2,12 @@
 //!
 //! Two independent matchers, written so they can be checked by reading:
 //!
-//! - [`matches`] follows the five rules of [`topic`](crate::topic) word by word
+//! - [`matches()`] follows the five rules of [`topic`](crate::topic) word by word
 //!   (memoised on positions, so many `#` words cannot make it exponential);
 //! - [`RegexMatcher`] translates a pattern into a regular expression over bytes and
 //!   runs it.
 //!
-//! [`NaiveTable`] scans every binding with [`matches`]: the O(bindings) design many
+//! [`NaiveTable`] scans every binding with [`matches()`]: the O(bindings) design many
 //! brokers use, and the baseline of the benchmarks.
 //!
 //! Needs the `reference` feature (on by default).
@@ -120,7 +120,7 @@ impl RegexMatcher {
 ///
 /// This is the O(bindings) design many brokers use. Each binding is matched with a
 /// small bitmask NFA (one bit per pattern position, so no backtracking and no
-/// allocation per binding); patterns over 63 words fall back to [`matches`].
+/// allocation per binding); patterns over 63 words fall back to [`matches()`].
 ///
 /// # Examples
 ///
