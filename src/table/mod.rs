@@ -556,17 +556,7 @@ impl RoutingTable {
             ever_bound: false,
             inbound: InboundSet::default(),
         };
-        let id = match self.free_exchanges.pop() {
-            Some(id) => {
-                self.exchanges[id as usize] = Some(x);
-                id
-            }
-            None => {
-                self.exchanges.push(Some(x));
-                u32::try_from(self.exchanges.len() - 1).expect("fewer than 2^31 exchanges")
-            }
-        };
-        assert!(id < 1 << 31, "fewer than 2^31 exchanges");
+        let id = slab_insert(&mut self.exchanges, &mut self.free_exchanges, x);
         self.exchange_names.insert(name.as_bytes().into(), id);
         id
     }
@@ -788,17 +778,7 @@ impl RoutingTable {
             name: name.into(),
             inbound: InboundSet::default(),
         };
-        let id = match self.free_queues.pop() {
-            Some(id) => {
-                self.queues[id as usize] = Some(q);
-                id
-            }
-            None => {
-                self.queues.push(Some(q));
-                u32::try_from(self.queues.len() - 1).expect("fewer than 2^31 queues")
-            }
-        };
-        assert!(id < 1 << 31, "fewer than 2^31 queues");
+        let id = slab_insert(&mut self.queues, &mut self.free_queues, q);
         self.queue_names.insert(name.as_bytes().into(), id);
         QueueId(id)
     }
@@ -1216,6 +1196,23 @@ impl RoutingTable {
             }
         }
     }
+}
+
+/// Puts `item` in a free slot of `slab` (or a new one) and returns its index, which
+/// stays below 2^31 so it packs into a [`Dest`].
+fn slab_insert<T>(slab: &mut Vec<Option<T>>, free: &mut Vec<u32>, item: T) -> u32 {
+    let id = match free.pop() {
+        Some(id) => {
+            slab[id as usize] = Some(item);
+            id
+        }
+        None => {
+            slab.push(Some(item));
+            u32::try_from(slab.len() - 1).expect("fewer than 2^31 exchanges or queues")
+        }
+    };
+    assert!(id < 1 << 31, "fewer than 2^31 exchanges or queues");
+    id
 }
 
 /// Every (key, value) pair of an index.
