@@ -21,21 +21,22 @@
 //! exchange, if that exists (RabbitMQ's rule). Queues are collected in a
 //! [`DestSet`](crate::DestSet) so each appears once, in order of discovery.
 
+mod check;
 mod route;
+mod store;
 
 use std::fmt;
 
-use std::hash::BuildHasher;
+use hashbrown::HashMap;
 
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
-
-use crate::bitset::DestSet;
-use crate::direct::DirectIndex;
 use crate::error::{BindError, DeclareError, DeleteError, ObjectKind};
 use crate::field::FieldTable;
 use crate::headers::HeadersMatch;
 use crate::small::SmallBytes;
-use crate::topic::TopicTrie;
+use store::{
+    ArgsInterner, Bound, Dest, Exchange, HeadersBinding, Inbound, InboundSet, Index, Queue,
+    index_pairs, slab_insert,
+};
 
 pub use route::RouteResult;
 
@@ -170,245 +171,6 @@ pub struct ExchangeInfo<'a> {
     pub options: &'a ExchangeOptions,
     /// Number of bindings with it as the source.
     pub bindings: usize,
-}
-
-/// A destination packed in a `u32`: `id << 1`, low bit set for exchanges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Dest(u32);
-
-impl Dest {
-    fn queue(id: u32) -> Dest {
-        Dest(id << 1)
-    }
-    fn exchange(id: u32) -> Dest {
-        Dest(id << 1 | 1)
-    }
-    fn is_exchange(self) -> bool {
-        self.0 & 1 == 1
-    }
-    fn id(self) -> u32 {
-        self.0 >> 1
-    }
-}
-
-/// An index value: where a binding leads and its interned arguments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Bound {
-    dest: Dest,
-    /// Id in the table's argument interner; 0 is the empty table.
-    args: u32,
-}
-
-/// A binding as seen from its destination.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Inbound {
-    source: u32,
-    key: SmallBytes,
-    args: u32,
-}
-
-/// The bindings leading to one destination, found by (source, key, arguments) without
-/// allocating a key for the lookup.
-#[derive(Debug, Clone, Default)]
-struct InboundSet {
-    /// Hashed with `hasher` over `(source, key, args)`.
-    table: HashTable<Inbound>,
-    hasher: DefaultHashBuilder,
-}
-
-impl InboundSet {
-    fn hash(&self, source: u32, key: &[u8], args: u32) -> u64 {
-        self.hasher.hash_one((source, key, args))
-    }
-
-    /// Adds a binding; false if it is there already.
-    fn insert(&mut self, b: Inbound) -> bool {
-        let h = self.hash(b.source, &b.key, b.args);
-        let hasher = &self.hasher;
-        match self.table.entry(
-            h,
-            |i| i.source == b.source && i.key == b.key && i.args == b.args,
-            |i| hasher.hash_one((i.source, &*i.key, i.args)),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(_) => false,
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(b);
-                true
-            }
-        }
-    }
-
-    fn remove(&mut self, source: u32, key: &[u8], args: u32) -> bool {
-        let h = self.hash(source, key, args);
-        match self.table.find_entry(h, |i| {
-            i.source == source && *i.key == *key && i.args == args
-        }) {
-            Ok(e) => {
-                e.remove();
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn contains(&self, source: u32, key: &[u8], args: u32) -> bool {
-        let h = self.hash(source, key, args);
-        self.table
-            .find(h, |i| {
-                i.source == source && *i.key == *key && i.args == args
-            })
-            .is_some()
-    }
-
-    fn len(&self) -> usize {
-        self.table.len()
-    }
-}
-
-/// One headers binding.
-#[derive(Debug, Clone)]
-pub(crate) struct HeadersBinding {
-    key: Box<[u8]>,
-    bound: Bound,
-    matcher: HeadersMatch,
-}
-
-/// An exchange's index, by kind. Every (key, value) pair is one binding.
-#[derive(Debug, Clone)]
-pub(crate) enum Index {
-    Direct(DirectIndex<Bound>),
-    Topic(TopicTrie<Bound>),
-    Fanout {
-        /// Binding identities.
-        bindings: DirectIndex<Bound>,
-        /// Ids of the queues with at least one binding.
-        queues: DestSet,
-        /// Ids of the exchanges with at least one binding.
-        exchanges: DestSet,
-        /// Packed destination -> number of bindings to it (> 0); its id is in `queues`
-        /// or `exchanges` iff it is a key here.
-        counts: HashMap<Dest, u32>,
-    },
-    Headers {
-        list: Vec<HeadersBinding>,
-        /// (key, value) -> position in `list`, for every binding.
-        at: HashMap<(Box<[u8]>, Bound), usize>,
-    },
-}
-
-impl Index {
-    fn new(kind: ExchangeKind) -> Index {
-        match kind {
-            ExchangeKind::Direct => Index::Direct(DirectIndex::new()),
-            ExchangeKind::Topic => Index::Topic(TopicTrie::new()),
-            ExchangeKind::Fanout => Index::Fanout {
-                bindings: DirectIndex::new(),
-                queues: DestSet::new(),
-                exchanges: DestSet::new(),
-                counts: HashMap::new(),
-            },
-            ExchangeKind::Headers => Index::Headers {
-                list: Vec::new(),
-                at: HashMap::new(),
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Exchange {
-    name: Box<str>,
-    kind: ExchangeKind,
-    options: ExchangeOptions,
-    /// `None` only for the default exchange, which routes by queue name.
-    index: Option<Index>,
-    /// Number of bindings with this exchange as source (pairs in `index`).
-    bindings: usize,
-    /// Whether it ever was the source of a binding (auto-delete needs one).
-    ever_bound: bool,
-    /// Bindings with this exchange as destination.
-    inbound: InboundSet,
-}
-
-#[derive(Debug, Clone)]
-struct Queue {
-    name: Box<str>,
-    /// Bindings with this queue as destination.
-    inbound: InboundSet,
-}
-
-/// Interned argument tables, so an index value is 8 bytes whatever the arguments.
-#[derive(Debug, Clone)]
-struct ArgsInterner {
-    ids: HashMap<FieldTable, u32>,
-    /// Slot 0 is the empty table and is never freed; a slot is `Some` iff its table is
-    /// in `ids`, with the number of bindings using it.
-    slots: Vec<Option<(FieldTable, usize)>>,
-    free: Vec<u32>,
-}
-
-impl ArgsInterner {
-    fn new() -> ArgsInterner {
-        let mut ids = HashMap::new();
-        ids.insert(FieldTable::new(), 0);
-        ArgsInterner {
-            ids,
-            slots: vec![Some((FieldTable::new(), 0))],
-            free: Vec::new(),
-        }
-    }
-
-    /// The id of `table` without taking a reference, if interned.
-    fn find(&self, table: &FieldTable) -> Option<u32> {
-        if table.is_empty() {
-            return Some(0);
-        }
-        self.ids.get(table).copied()
-    }
-
-    /// The id of `table`, interning it; takes one reference.
-    fn acquire(&mut self, table: &FieldTable) -> u32 {
-        if table.is_empty() {
-            self.slots[0]
-                .as_mut()
-                .expect("the empty table is always interned")
-                .1 += 1;
-            return 0;
-        }
-        let id = match self.ids.get(table) {
-            Some(&id) => id,
-            None => {
-                let id = match self.free.pop() {
-                    Some(id) => id,
-                    None => {
-                        self.slots.push(None);
-                        (self.slots.len() - 1) as u32
-                    }
-                };
-                self.slots[id as usize] = Some((table.clone(), 0));
-                self.ids.insert(table.clone(), id);
-                id
-            }
-        };
-        self.slots[id as usize].as_mut().expect("interned").1 += 1;
-        id
-    }
-
-    fn release(&mut self, id: u32) {
-        let slot = self.slots[id as usize]
-            .as_mut()
-            .expect("released id is interned");
-        slot.1 -= 1;
-        if slot.1 == 0 && id != 0 {
-            let (table, _) = self.slots[id as usize].take().expect("interned");
-            self.ids.remove(&table);
-            self.free.push(id);
-        }
-    }
-
-    fn get(&self, id: u32) -> &FieldTable {
-        &self.slots[id as usize].as_ref().expect("live args id").0
-    }
 }
 
 /// Exchanges, queues and the bindings between them, with RabbitMQ's routing rules.
@@ -561,7 +323,7 @@ impl RoutingTable {
         id
     }
 
-    pub(crate) fn exchange_slot(&self, id: u32) -> &Exchange {
+    fn exchange_slot(&self, id: u32) -> &Exchange {
         self.exchanges[id as usize]
             .as_ref()
             .expect("id of a live exchange")
@@ -1087,141 +849,5 @@ impl RoutingTable {
                     .name,
             )
         }
-    }
-
-    /// Checks the table's invariants (for tests and fuzzing).
-    ///
-    /// # Panics
-    ///
-    /// If an index and the inbound sets disagree, a binding leads to a missing queue or
-    /// exchange, a count is wrong, a name map is out of step with the slabs, or an
-    /// argument table's reference count is wrong.
-    pub fn check_invariants(&self) {
-        let mut refs = vec![0usize; self.args.slots.len()];
-        let mut inbound_seen = 0;
-        for (id, x) in self.exchanges.iter().enumerate() {
-            let Some(x) = x else {
-                assert!(
-                    self.free_exchanges.contains(&(id as u32)),
-                    "lost exchange slot"
-                );
-                continue;
-            };
-            assert_eq!(
-                self.exchange_names.get(x.name.as_bytes()),
-                Some(&(id as u32))
-            );
-            let mut n = 0;
-            match x.index.as_ref() {
-                None => assert_eq!(id, 0, "only the default exchange has no index"),
-                Some(Index::Direct(d)) => d.check_invariants(),
-                Some(Index::Topic(t)) => t.check_invariants(),
-                Some(Index::Fanout {
-                    bindings,
-                    queues,
-                    exchanges,
-                    counts,
-                }) => {
-                    bindings.check_invariants();
-                    queues.check_invariants();
-                    exchanges.check_invariants();
-                    let mut expect: HashMap<Dest, u32> = HashMap::new();
-                    for (_, b) in bindings.iter() {
-                        *expect.entry(b.dest).or_insert(0) += 1;
-                    }
-                    assert_eq!(&expect, counts, "fanout counts out of date");
-                    for d in counts.keys() {
-                        let members = if d.is_exchange() { exchanges } else { queues };
-                        assert!(members.contains(d.id()), "fanout member missing");
-                    }
-                    assert_eq!(
-                        queues.len() + exchanges.len(),
-                        counts.len(),
-                        "stray fanout members"
-                    );
-                }
-                Some(Index::Headers { list, at }) => {
-                    assert_eq!(list.len(), at.len(), "headers positions out of date");
-                    for (i, h) in list.iter().enumerate() {
-                        assert_eq!(at.get(&(h.key.clone(), h.bound)), Some(&i));
-                    }
-                }
-            }
-            for (key, bound) in index_pairs(x.index.as_ref()) {
-                n += 1;
-                refs[bound.args as usize] += 1;
-                let set = if bound.dest.is_exchange() {
-                    &self.exchanges[bound.dest.id() as usize]
-                        .as_ref()
-                        .expect("binding to a live exchange")
-                        .inbound
-                } else {
-                    &self.queues[bound.dest.id() as usize]
-                        .as_ref()
-                        .expect("binding to a live queue")
-                        .inbound
-                };
-                assert!(
-                    set.contains(id as u32, key, bound.args),
-                    "binding missing from its destination"
-                );
-            }
-            assert_eq!(n, x.bindings, "binding count out of date");
-            assert!(x.bindings == 0 || x.ever_bound);
-            inbound_seen += x.inbound.len();
-        }
-        for (id, q) in self.queues.iter().enumerate() {
-            match q {
-                Some(q) => {
-                    assert_eq!(self.queue_names.get(q.name.as_bytes()), Some(&(id as u32)));
-                    inbound_seen += q.inbound.len();
-                }
-                None => assert!(self.free_queues.contains(&(id as u32)), "lost queue slot"),
-            }
-        }
-        assert_eq!(inbound_seen, self.binding_count(), "stray inbound bindings");
-        assert_eq!(self.queue_names.len(), self.queues.iter().flatten().count());
-        assert_eq!(
-            self.exchange_names.len(),
-            self.exchanges.iter().flatten().count()
-        );
-        for (id, slot) in self.args.slots.iter().enumerate() {
-            match slot {
-                Some((table, n)) => {
-                    assert_eq!(*n, refs[id], "argument reference count out of date");
-                    assert_eq!(self.args.ids.get(table), Some(&(id as u32)));
-                    assert!(id == 0 || *n > 0, "unused argument table kept");
-                }
-                None => assert_eq!(refs[id], 0, "binding to a freed argument table"),
-            }
-        }
-    }
-}
-
-/// Puts `item` in a free slot of `slab` (or a new one) and returns its index, which
-/// stays below 2^31 so it packs into a [`Dest`].
-fn slab_insert<T>(slab: &mut Vec<Option<T>>, free: &mut Vec<u32>, item: T) -> u32 {
-    let id = match free.pop() {
-        Some(id) => {
-            slab[id as usize] = Some(item);
-            id
-        }
-        None => {
-            slab.push(Some(item));
-            u32::try_from(slab.len() - 1).expect("fewer than 2^31 exchanges or queues")
-        }
-    };
-    assert!(id < 1 << 31, "fewer than 2^31 exchanges or queues");
-    id
-}
-
-/// Every (key, value) pair of an index.
-fn index_pairs(index: Option<&Index>) -> Box<dyn Iterator<Item = (&[u8], Bound)> + '_> {
-    match index {
-        None => Box::new(std::iter::empty()),
-        Some(Index::Direct(d)) => Box::new(d.iter().map(|(k, b)| (k, *b))),
-        Some(Index::Topic(t)) => Box::new(t.iter().map(|(p, b)| (p.as_bytes(), *b))),
-        Some(Index::Fanout { bindings, .. }) => Box::new(bindings.iter().map(|(k, b)| (k, *b))),
-        Some(Index::Headers { list, .. }) => Box::new(list.iter().map(|h| (&*h.key, h.bound))),
     }
 }
