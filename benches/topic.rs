@@ -10,6 +10,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use common::peers::{Quill, Topiq, Zenoh};
+use common::timing;
 use common::workloads::{self, Workload};
 use common::{
     FloorEmit, FloorHash, FloorHashWords, FloorSplit, Naive, OursTrie, PeerRouter, RegexScan,
@@ -31,17 +32,22 @@ fn sizes(all: &[usize]) -> Vec<usize> {
     }
 }
 
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
 /// Times `r` over every key of `w`, in one group entry.
-fn entry<R: Router>(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    name: &str,
-    r: &R,
-    w: &Workload,
-) {
+fn entry<R: Router>(g: &mut Group<'_>, name: &str, r: &R, w: &Workload) {
+    entry_n(g, name, r, w, usize::MAX);
+}
+
+/// Times `r` over the first `max_keys` keys of `w` (the scans take microseconds to
+/// milliseconds per key: over W8's 1M keys one sample would take minutes).
+fn entry_n<R: Router>(g: &mut Group<'_>, name: &str, r: &R, w: &Workload, max_keys: usize) {
+    let n = w.keys.len().min(max_keys);
+    g.throughput(Throughput::Elements(n as u64));
     let mut out = Vec::with_capacity(1024);
     g.bench_with_input(BenchmarkId::new(name, w.size), w, |b, w| {
         b.iter(|| {
-            for (i, key) in w.keys.iter().enumerate() {
+            for (i, key) in w.keys.iter().take(n).enumerate() {
                 out.clear();
                 r.route(i, black_box(key), &mut out);
                 black_box(&out);
@@ -50,12 +56,10 @@ fn entry<R: Router>(
     });
 }
 
-fn peer<P: common::peers::Peer>(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    ours: &OursTrie,
-    w: &Workload,
-    cap: usize,
-) {
+/// Times a peer on `w`, after checking its answers; skips it (saying why) when it cannot
+/// express the workload, is over its size cap, or goes superlinear (16 keys take over
+/// 100 ms, so one sample over every key would take minutes).
+fn peer<P: common::peers::Peer>(g: &mut Group<'_>, ours: &OursTrie, w: &Workload, cap: usize) {
     if w.size > cap {
         eprintln!(
             "{}: {} {} skipped: size capped at {cap}",
@@ -68,7 +72,18 @@ fn peer<P: common::peers::Peer>(
     match PeerRouter::<P>::build(w) {
         Ok(r) => {
             check(P::name(), &r, ours, w, 64);
-            entry(g, P::name(), &r, w);
+            let limit = std::time::Duration::from_millis(100);
+            if timing::ns_per_key(&r, &w.keys, Duration::ZERO, 0, limit).is_none() {
+                eprintln!(
+                    "{}: {} skipped: over {limit:?} for 16 keys",
+                    w.id,
+                    P::name()
+                );
+                return;
+            }
+            // Peers time the same first 4096 keys as every contender's throughput
+            // figure (W8 has 1M keys, where a slow peer would take minutes a sample).
+            entry_n(g, P::name(), &r, w, 4096);
         }
         Err(e) => eprintln!("{}: {} n/a: {e}", w.id, P::name()),
     }
@@ -85,7 +100,6 @@ fn workload(c: &mut Criterion, w: &Workload) {
         if w.size > 100_000 { 4 } else { 64 },
     );
     let mut g = c.benchmark_group(format!("topic/route/{}", w.id));
-    g.throughput(Throughput::Elements(w.keys.len() as u64));
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
@@ -111,12 +125,12 @@ fn workload(c: &mut Criterion, w: &Workload) {
         );
     }
     if w.size <= 100_000 {
-        entry(&mut g, "naive", &naive, w);
+        entry_n(&mut g, "naive", &naive, w, 256);
     }
     if w.size <= 10_000 {
         let re = RegexScan::build(w);
         check("regex", &re, &ours, w, 16);
-        entry(&mut g, "regex", &re, w);
+        entry_n(&mut g, "regex", &re, w, 256);
     }
     peer::<Zenoh>(&mut g, &ours, w, 100_000);
     peer::<Quill>(&mut g, &ours, w, 1_000_000);
