@@ -104,10 +104,7 @@ fn workload(c: &mut Criterion, w: &Workload) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
     entry(&mut g, "ours", &ours, w);
-    let exact_only = w
-        .bindings
-        .iter()
-        .all(|(p, _)| !p.split('.').any(|x| x == "*" || x == "#"));
+    let exact_only = w.exact_only();
     let floor = FloorHash::build(w);
     if exact_only {
         check("floor/hash_lookup", &floor, &ours, w, 64);

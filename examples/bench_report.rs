@@ -219,10 +219,7 @@ fn run(w: &Workload, s: &Settings, progress: &mut Progress) -> Row {
     contenders.push(t);
     drop(table);
 
-    let exact_only = w
-        .bindings
-        .iter()
-        .all(|(p, _)| !p.split('.').any(|x| x == "*" || x == "#"));
+    let exact_only = w.exact_only();
     let (floor, floor_bytes) = measured(|| FloorHash::build(w));
     if exact_only {
         check("floor/hash_lookup", &floor, &ours, w, 64);

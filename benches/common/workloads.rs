@@ -98,6 +98,13 @@ impl Workload {
         }
     }
 
+    /// Whether no pattern has a wildcard word (the hash-lookup floor then answers it).
+    pub fn exact_only(&self) -> bool {
+        self.bindings
+            .iter()
+            .all(|(p, _)| !p.split('.').any(|x| x == "*" || x == "#"))
+    }
+
     /// Number of distinct binding ids.
     pub fn id_count(&self) -> usize {
         self.bindings

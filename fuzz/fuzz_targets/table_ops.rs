@@ -355,6 +355,21 @@ fn dest_src(d: &Dest) -> String {
     }
 }
 
+/// The options an `Op::DeclareExchange` asks for.
+fn exchange_options(
+    durable: bool,
+    auto_delete: bool,
+    internal: bool,
+    alternate_exchange: &Option<XName>,
+) -> ExchangeOptions {
+    ExchangeOptions {
+        durable,
+        auto_delete,
+        internal,
+        alternate_exchange: alternate_exchange.as_ref().map(|x| x.0.clone()),
+    }
+}
+
 impl fmt::Debug for Op {
     /// One statement of a reproduction against `let mut table = RoutingTable::new();`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -367,12 +382,8 @@ impl fmt::Debug for Op {
                 internal,
                 alternate_exchange,
             } => {
-                let options = ExchangeOptions {
-                    durable: *durable,
-                    auto_delete: *auto_delete,
-                    internal: *internal,
-                    alternate_exchange: alternate_exchange.as_ref().map(|x| x.0.clone()),
-                };
+                let options =
+                    exchange_options(*durable, *auto_delete, *internal, alternate_exchange);
                 write!(
                     f,
                     "table.declare_exchange({}, ExchangeKind::{:?}, {})",
@@ -599,12 +610,8 @@ fuzz_target!(|input: Ops| -> Corpus {
                 internal,
                 alternate_exchange,
             } => {
-                let options = ExchangeOptions {
-                    durable: *durable,
-                    auto_delete: *auto_delete,
-                    internal: *internal,
-                    alternate_exchange: alternate_exchange.as_ref().map(|x| x.0.clone()),
-                };
+                let options =
+                    exchange_options(*durable, *auto_delete, *internal, alternate_exchange);
                 let got = table.declare_exchange(&name.0, kind.get(), &options);
                 let want = model.declare_exchange(&name.0, kind.get(), &options);
                 assert_eq!(
