@@ -119,6 +119,8 @@
 #![forbid(unsafe_code)]
 
 mod bitset;
+#[cfg(feature = "broker")]
+pub mod broker;
 mod direct;
 mod error;
 mod exact;

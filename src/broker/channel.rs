@@ -1,0 +1,893 @@
+//! Channels: delivery tags, unacknowledged messages, prefetch, confirms, consumers,
+//! and every AMQP method a client calls.
+//!
+//! A channel error closes the channel as in AMQP: its unacked messages are requeued,
+//! its consumers cancelled, and every later call fails with the original cause
+//! ([`BrokerError::is_closed`]). A connection error closes the whole connection.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use hashbrown::HashMap;
+
+use super::args::consumer_priority;
+use super::connection::ConnShared;
+use super::consumer::{CancelReason, ChannelCredit, Consumer, ConsumerShared, Delivery};
+use super::error::{BrokerError, NOT_ALLOWED, NOT_FOUND, NOT_IMPLEMENTED, PRECONDITION_FAILED};
+use super::message::Message;
+use super::options::{
+    ConsumeOptions, ExchangeDeclare, GetOk, PublishOptions, Published, QueueDeclare,
+    QueueDeclareOk,
+};
+use super::queue::{Entry, QueueCell};
+use super::sync::lock;
+use super::vhost::{Routed, VhostInner, in_exclusive_use};
+use crate::{Destination, FieldTable};
+
+/// A delivery waiting for its ack.
+#[derive(Debug)]
+struct Unacked {
+    tag: u64,
+    entry: Entry,
+    /// `None` once the queue is gone (settling is then a no-op).
+    queue: Option<Arc<QueueCell>>,
+    /// The consumer whose prefetch credit it holds (`None` for `get`).
+    consumer: Option<Arc<ConsumerShared>>,
+}
+
+#[derive(Debug)]
+struct ChanState {
+    /// The next delivery tag (tags start at 1).
+    next_tag: u64,
+    /// Unsettled deliveries in tag order.
+    unacked: VecDeque<Unacked>,
+    consumers: HashMap<Arc<str>, (Arc<ConsumerShared>, Arc<QueueCell>)>,
+    /// Per-consumer prefetch for consumers created from now on; 0 = unlimited.
+    prefetch: u16,
+    confirm: bool,
+    /// The last publish sequence number in confirm mode.
+    seq: u64,
+    /// A confirm nack since the last `wait_for_confirms`.
+    nacked: bool,
+    /// The last queue this channel declared (for empty queue names).
+    last_queue: Option<String>,
+    closed: Option<BrokerError>,
+}
+
+/// A channel's shared state: the [`Channel`] handle, its consumers and deliveries
+/// point to it.
+pub(crate) struct ChannelShared {
+    pub(crate) id: u32,
+    pub(crate) conn: Arc<ConnShared>,
+    pub(crate) credit: Arc<ChannelCredit>,
+    state: Mutex<ChanState>,
+    /// Fast check of `state.closed.is_some()`.
+    closed: AtomicBool,
+}
+
+impl fmt::Debug for ChannelShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("connection", &self.conn.id)
+            .field("id", &self.id)
+            .field("closed", &self.closed.load(Relaxed))
+            .finish()
+    }
+}
+
+/// A random-looking name suffix (`amq.gen-...`, `amq.ctag-...`).
+pub(crate) fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let state = std::collections::hash_map::RandomState::new();
+    let mut out = String::with_capacity(22);
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for _ in 0..2 {
+        let mut h = state.build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Relaxed));
+        let mut x = h.finish();
+        for _ in 0..11 {
+            out.push(ALPHABET[(x & 63) as usize] as char);
+            x >>= 6;
+        }
+    }
+    out
+}
+
+impl ChannelShared {
+    pub(crate) fn new(id: u32, conn: Arc<ConnShared>) -> Arc<ChannelShared> {
+        Arc::new(ChannelShared {
+            id,
+            conn,
+            credit: Arc::new(ChannelCredit::default()),
+            state: Mutex::new(ChanState {
+                next_tag: 1,
+                unacked: VecDeque::new(),
+                consumers: HashMap::new(),
+                prefetch: 0,
+                confirm: false,
+                seq: 0,
+                nacked: false,
+                last_queue: None,
+                closed: None,
+            }),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn vhost(&self) -> &VhostInner {
+        &self.conn.vhost
+    }
+
+    /// Fails if the channel is closed.
+    fn check_open(&self) -> Result<(), BrokerError> {
+        if self.closed.load(Relaxed) {
+            if let Some(cause) = &lock(&self.state).closed {
+                return Err(cause.as_closed());
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies an error's scope: a channel error closes this channel, a connection
+    /// error the connection. Returns the error.
+    fn fail(self: &Arc<Self>, e: BrokerError) -> BrokerError {
+        match e.scope() {
+            super::Scope::Channel => self.close_with(e.clone()),
+            super::Scope::Connection => self.conn.close_with(e.clone()),
+        }
+        e
+    }
+
+    /// Runs a method: fails fast on a closed channel, applies the scope of an error.
+    fn run<T>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Arc<Self>) -> Result<T, BrokerError>,
+    ) -> Result<T, BrokerError> {
+        self.check_open()?;
+        f(self).map_err(|e| self.fail(e))
+    }
+
+    /// Resolves an empty queue name to the channel's last declared queue.
+    fn queue_name(&self, name: &str) -> Result<String, BrokerError> {
+        if !name.is_empty() {
+            return Ok(name.into());
+        }
+        lock(&self.state).last_queue.clone().ok_or_else(|| {
+            BrokerError::channel(
+                NOT_FOUND,
+                "no previously declared queue".to_string(),
+            )
+        })
+    }
+
+    /// Records a delivery taken by the application: assigns the next delivery tag
+    /// and, with manual ack, remembers it. `None` if the channel has closed meanwhile
+    /// (the message goes back to its queue).
+    pub(crate) fn register(
+        &self,
+        entry: Entry,
+        queue: Option<Arc<QueueCell>>,
+        consumer: Option<&Arc<ConsumerShared>>,
+        no_ack: bool,
+    ) -> Option<u64> {
+        let mut st = lock(&self.state);
+        if st.closed.is_some() {
+            drop(st);
+            if let Some(q) = queue {
+                if no_ack {
+                    q.restore(entry);
+                } else {
+                    if let Some(c) = consumer {
+                        c.release(1);
+                    }
+                    q.requeue(vec![entry]);
+                }
+            }
+            return None;
+        }
+        let tag = st.next_tag;
+        st.next_tag += 1;
+        if !no_ack {
+            st.unacked.push_back(Unacked {
+                tag,
+                entry,
+                queue,
+                consumer: consumer.cloned(),
+            });
+        }
+        Some(tag)
+    }
+
+    /// Takes the unacked deliveries `tag` names (`multiple`: every one up to it; tag 0
+    /// with `multiple`: all). 406 if the tag is unknown (nothing taken).
+    fn take_unacked(&self, tag: u64, multiple: bool) -> Result<Vec<Unacked>, BrokerError> {
+        let mut st = lock(&self.state);
+        if multiple && tag == 0 {
+            return Ok(st.unacked.drain(..).collect());
+        }
+        let Ok(i) = st.unacked.binary_search_by_key(&tag, |u| u.tag) else {
+            return Err(BrokerError::channel(
+                PRECONDITION_FAILED,
+                format!("unknown delivery tag {tag}"),
+            ));
+        };
+        if multiple {
+            Ok(st.unacked.drain(..=i).collect())
+        } else {
+            Ok(st.unacked.remove(i).into_iter().collect())
+        }
+    }
+
+    /// Settles deliveries: ack (`requeue == None`), requeue, or reject/nack without
+    /// requeue (dead-letter or drop).
+    fn settle(&self, taken: Vec<Unacked>, requeue: Option<bool>) {
+        // Return credit first, so dispatch below can use it.
+        for u in &taken {
+            if let Some(c) = &u.consumer {
+                c.release(1);
+            }
+        }
+        // Group by queue, keeping tag order within each.
+        let mut groups: Vec<(Arc<QueueCell>, Vec<Entry>)> = Vec::new();
+        for u in taken {
+            let Some(q) = u.queue else { continue };
+            match groups.iter_mut().find(|(g, _)| Arc::ptr_eq(g, &q)) {
+                Some((_, v)) => v.push(u.entry),
+                None => groups.push((q, vec![u.entry])),
+            }
+        }
+        for (q, entries) in groups {
+            match requeue {
+                None => q.settle(entries, false),
+                Some(true) => q.requeue(entries),
+                Some(false) => q.settle(entries, true),
+            }
+        }
+        if self.credit.limit.load(Relaxed) != 0 {
+            // Channel-wide credit came back: every queue this channel consumes from
+            // may dispatch again.
+            let queues: Vec<Arc<QueueCell>> = lock(&self.state)
+                .consumers
+                .values()
+                .map(|(_, q)| Arc::clone(q))
+                .collect();
+            for q in queues {
+                q.poke();
+            }
+        }
+    }
+
+    pub(crate) fn ack(this: &Arc<Self>, tag: u64, multiple: bool) -> Result<(), BrokerError> {
+        this.run(|s| {
+            let taken = s.take_unacked(tag, multiple)?;
+            s.settle(taken, None);
+            Ok(())
+        })
+    }
+
+    pub(crate) fn nack(
+        this: &Arc<Self>,
+        tag: u64,
+        multiple: bool,
+        requeue: bool,
+    ) -> Result<(), BrokerError> {
+        this.run(|s| {
+            let taken = s.take_unacked(tag, multiple)?;
+            s.settle(taken, Some(requeue));
+            Ok(())
+        })
+    }
+
+    /// Cancels the consumer `tag`; returns whether it existed.
+    pub(crate) fn cancel_consumer(&self, tag: &str) -> bool {
+        let found = lock(&self.state).consumers.remove(tag);
+        match found {
+            Some((c, q)) => {
+                q.remove_consumer(&c, CancelReason::Cancelled);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes the channel with `cause`: requeues unacked messages, cancels consumers.
+    pub(crate) fn close_with(&self, cause: BrokerError) {
+        let (unacked, consumers) = {
+            let mut st = lock(&self.state);
+            if st.closed.is_some() {
+                return;
+            }
+            st.closed = Some(cause);
+            self.closed.store(true, Relaxed);
+            (
+                std::mem::take(&mut st.unacked),
+                std::mem::take(&mut st.consumers),
+            )
+        };
+        for (_, (c, q)) in consumers {
+            q.remove_consumer(&c, CancelReason::ChannelClosed);
+        }
+        self.settle(unacked.into(), Some(true));
+        self.conn.forget_channel(self.id);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
+    }
+
+    /// (prefetch, global prefetch, unacked, consumers, confirm) for introspection.
+    pub(crate) fn info(&self) -> (u16, u32, usize, Vec<(Arc<ConsumerShared>, Arc<str>)>, bool) {
+        let st = lock(&self.state);
+        let consumers = st
+            .consumers
+            .values()
+            .map(|(c, q)| (Arc::clone(c), Arc::from(&*q.name)))
+            .collect();
+        (
+            st.prefetch,
+            self.credit.limit.load(Relaxed),
+            st.unacked.len(),
+            consumers,
+            st.confirm,
+        )
+    }
+}
+
+/// A channel of a [`Connection`](super::Connection): where a client declares, binds,
+/// publishes, consumes and acknowledges.
+///
+/// Every method takes `&self`; the channel is `Send + Sync`. Dropping it closes it
+/// (unacked messages are requeued, consumers cancelled).
+///
+/// # Examples
+///
+/// ```
+/// use trackswitch::FieldTable;
+/// use trackswitch::broker::{Broker, ExchangeDeclare, Message, PublishOptions, QueueDeclare};
+///
+/// let broker = Broker::new();
+/// let conn = broker.connect_default();
+/// let ch = conn.open_channel().unwrap();
+/// ch.exchange_declare("logs", "topic", &ExchangeDeclare::default()).unwrap();
+/// ch.queue_declare("errors", &QueueDeclare::default()).unwrap();
+/// ch.queue_bind("errors", "logs", "*.error", &FieldTable::new()).unwrap();
+/// let p = ch.publish("logs", "db.error", Message::new("disk full"), PublishOptions::default()).unwrap();
+/// assert_eq!(p.queues, 1);
+/// let got = ch.get("errors", true).unwrap().unwrap();
+/// assert_eq!(got.delivery.body(), b"disk full");
+/// assert_eq!(got.message_count, 0);
+/// ```
+pub struct Channel {
+    pub(crate) shared: Arc<ChannelShared>,
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.shared.fmt(f)
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn closed_by_application() -> BrokerError {
+    BrokerError::channel(200, "closed by the application")
+}
+
+impl Channel {
+    /// The channel's number within its connection (from 1).
+    pub fn id(&self) -> u32 {
+        self.shared.id
+    }
+
+    /// Whether the channel is still open.
+    pub fn is_open(&self) -> bool {
+        !self.shared.is_closed()
+    }
+
+    /// Closes the channel: requeues its unacked messages (marked redelivered) and
+    /// cancels its consumers. Closing twice is fine.
+    pub fn close(&self) {
+        self.shared.close_with(closed_by_application());
+    }
+
+    /// Why the channel closed, once it has.
+    pub fn close_reason(&self) -> Option<BrokerError> {
+        lock(&self.shared.state).closed.clone()
+    }
+
+    fn conn_id(&self) -> u64 {
+        self.shared.conn.id
+    }
+
+    /// `exchange.declare`: declares an exchange of `kind` (`direct`, `fanout`,
+    /// `topic`, `headers`), or checks an existing one.
+    ///
+    /// # Errors
+    ///
+    /// 404 (passive, missing), 403 (`amq.` prefix, default exchange), 406 (unknown
+    /// type, inequivalent redeclare, bad `alternate-exchange`).
+    pub fn exchange_declare(
+        &self,
+        name: &str,
+        kind: &str,
+        options: &ExchangeDeclare,
+    ) -> Result<(), BrokerError> {
+        self.shared
+            .run(|s| s.vhost().exchange_declare(name, kind, options))
+    }
+
+    /// `exchange.delete`. Deleting a missing exchange is fine.
+    ///
+    /// # Errors
+    ///
+    /// 403 (default or `amq.*` exchange), 406 (`if_unused` and it has bindings).
+    pub fn exchange_delete(&self, name: &str, if_unused: bool) -> Result<(), BrokerError> {
+        self.shared
+            .run(|s| s.vhost().exchange_delete(name, if_unused))
+    }
+
+    /// `exchange.bind`: routes what `source` matches with `key` on to `destination`.
+    ///
+    /// # Errors
+    ///
+    /// 404 (either exchange missing), 403 (default exchange), 406 (bad key or
+    /// arguments).
+    pub fn exchange_bind(
+        &self,
+        destination: &str,
+        source: &str,
+        key: &str,
+        arguments: &FieldTable,
+    ) -> Result<(), BrokerError> {
+        let conn = self.conn_id();
+        self.shared.run(|s| {
+            s.vhost().bind(
+                conn,
+                source,
+                Destination::Exchange(destination),
+                key,
+                arguments,
+                false,
+            )
+        })
+    }
+
+    /// `exchange.unbind`. Unbinding what does not exist is fine.
+    ///
+    /// # Errors
+    ///
+    /// 404 (either exchange missing), 403 (default exchange).
+    pub fn exchange_unbind(
+        &self,
+        destination: &str,
+        source: &str,
+        key: &str,
+        arguments: &FieldTable,
+    ) -> Result<(), BrokerError> {
+        let conn = self.conn_id();
+        self.shared.run(|s| {
+            s.vhost().bind(
+                conn,
+                source,
+                Destination::Exchange(destination),
+                key,
+                arguments,
+                true,
+            )
+        })
+    }
+
+    /// `queue.declare`: declares a queue (an empty name gets a server-generated
+    /// `amq.gen-...` name), or checks an existing one; returns its name and counts.
+    /// The channel remembers the name for later empty queue names.
+    ///
+    /// # Errors
+    ///
+    /// 404 (passive, missing), 405 (another connection's exclusive queue, or other
+    /// exclusivity), 406 (inequivalent durable, auto-delete or arguments; invalid
+    /// arguments), 403 (`amq.` prefix).
+    pub fn queue_declare(
+        &self,
+        name: &str,
+        options: &QueueDeclare,
+    ) -> Result<QueueDeclareOk, BrokerError> {
+        let conn = self.conn_id();
+        self.shared.run(|s| {
+            let ok = if name.is_empty() && !options.passive {
+                s.vhost().queue_declare(conn, "", options, true)?
+            } else {
+                let name = s.queue_name(name)?;
+                s.vhost().queue_declare(conn, &name, options, false)?
+            };
+            if options.exclusive && !options.passive {
+                s.conn.own_queue(&ok.queue);
+            }
+            lock(&s.state).last_queue = Some(ok.queue.clone());
+            Ok(ok)
+        })
+    }
+
+    /// `queue.bind`.
+    ///
+    /// # Errors
+    ///
+    /// 404 (queue or exchange missing), 403 (default exchange), 405 (another
+    /// connection's exclusive queue), 406 (bad key or arguments).
+    pub fn queue_bind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+        arguments: &FieldTable,
+    ) -> Result<(), BrokerError> {
+        let conn = self.conn_id();
+        self.shared.run(|s| {
+            let queue = s.queue_name(queue)?;
+            s.vhost().bind(
+                conn,
+                exchange,
+                Destination::Queue(&queue),
+                key,
+                arguments,
+                false,
+            )
+        })
+    }
+
+    /// `queue.unbind`. Unbinding what does not exist is fine.
+    ///
+    /// # Errors
+    ///
+    /// 404 (queue or exchange missing), 403 (default exchange), 405.
+    pub fn queue_unbind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+        arguments: &FieldTable,
+    ) -> Result<(), BrokerError> {
+        let conn = self.conn_id();
+        self.shared.run(|s| {
+            let queue = s.queue_name(queue)?;
+            s.vhost().bind(
+                conn,
+                exchange,
+                Destination::Queue(&queue),
+                key,
+                arguments,
+                true,
+            )
+        })
+    }
+
+    /// `queue.purge`: removes the ready messages (not the unacked ones); returns how
+    /// many.
+    ///
+    /// # Errors
+    ///
+    /// 404 (missing), 405 (another connection's exclusive queue).
+    pub fn queue_purge(&self, queue: &str) -> Result<u32, BrokerError> {
+        let conn = self.conn_id();
+        self.shared.run(|s| {
+            let queue = s.queue_name(queue)?;
+            let cell = s.vhost().queue_for(conn, &queue)?;
+            Ok(cell.purge().min(u64::from(u32::MAX)) as u32)
+        })
+    }
+
+    /// `queue.delete`: deletes a queue, its messages and bindings, and cancels its
+    /// consumers; returns its ready message count. A missing queue gives 0.
+    ///
+    /// # Errors
+    ///
+    /// 405 (another connection's exclusive queue), 406 (`if_unused` with consumers,
+    /// `if_empty` with ready messages).
+    pub fn queue_delete(
+        &self,
+        queue: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Result<u32, BrokerError> {
+        let conn = self.conn_id();
+        self.shared.run(|s| {
+            let queue = s.queue_name(queue)?;
+            s.vhost().queue_delete(conn, &queue, if_unused, if_empty)
+        })
+    }
+
+    /// `basic.qos`: with `global = false`, the prefetch of consumers created from now
+    /// on; with `global = true`, a limit shared by all the channel's consumers. 0 is
+    /// unlimited. Only deliveries that need an ack count.
+    ///
+    /// # Errors
+    ///
+    /// 540 (connection error) for a non-zero `prefetch_size`.
+    pub fn qos(
+        &self,
+        prefetch_size: u32,
+        prefetch_count: u16,
+        global: bool,
+    ) -> Result<(), BrokerError> {
+        self.shared.run(|s| {
+            if prefetch_size != 0 {
+                return Err(BrokerError::connection(
+                    NOT_IMPLEMENTED,
+                    "prefetch_size!=0 (".to_string() + &prefetch_size.to_string() + ")",
+                ));
+            }
+            if global {
+                s.credit.limit.store(u32::from(prefetch_count), Relaxed);
+                let queues: Vec<Arc<QueueCell>> = lock(&s.state)
+                    .consumers
+                    .values()
+                    .map(|(_, q)| Arc::clone(q))
+                    .collect();
+                for q in queues {
+                    q.poke();
+                }
+            } else {
+                lock(&s.state).prefetch = prefetch_count;
+            }
+            Ok(())
+        })
+    }
+
+    /// `basic.consume`: subscribes to a queue.
+    ///
+    /// # Errors
+    ///
+    /// 404 (missing queue), 405 (another connection's exclusive queue), 403
+    /// (exclusive consume on a queue with consumers or with single active consumer,
+    /// or joining a queue with an exclusive consumer), 406 (bad `x-priority`), 530
+    /// (connection error: the tag is in use on this channel).
+    pub fn consume(&self, queue: &str, options: &ConsumeOptions) -> Result<Consumer, BrokerError> {
+        let conn = self.conn_id();
+        self.shared.run(|s| {
+            let queue = s.queue_name(queue)?;
+            let cell = s.vhost().queue_for(conn, &queue)?;
+            let priority = consumer_priority(&options.arguments)?;
+            let tag: Arc<str> = if options.tag.is_empty() {
+                format!("amq.ctag-{}", random_suffix()).into()
+            } else {
+                options.tag.as_str().into()
+            };
+            let prefetch = {
+                let st = lock(&s.state);
+                if st.consumers.contains_key(&tag) {
+                    return Err(BrokerError::connection(
+                        NOT_ALLOWED,
+                        format!("attempt to reuse consumer tag '{tag}'"),
+                    ));
+                }
+                st.prefetch
+            };
+            {
+                let st = lock(&cell.state);
+                let exclusive_there = st.consumers.iter().any(|c| c.consumer.exclusive);
+                if exclusive_there
+                    || (options.exclusive
+                        && (!st.consumers.is_empty() || cell.config.args.single_active_consumer))
+                {
+                    return Err(in_exclusive_use(&queue, &s.vhost().name));
+                }
+            }
+            let shared = Arc::new(ConsumerShared::new(
+                Arc::clone(&tag),
+                options.no_ack,
+                options.exclusive,
+                priority,
+                u32::from(prefetch),
+                Arc::clone(&s.credit),
+                Arc::downgrade(&cell),
+            ));
+            lock(&s.state)
+                .consumers
+                .insert(Arc::clone(&tag), (Arc::clone(&shared), Arc::clone(&cell)));
+            if cell.add_consumer(Arc::clone(&shared)).is_err() {
+                lock(&s.state).consumers.remove(&tag);
+                return Err(BrokerError::channel(
+                    NOT_FOUND,
+                    format!("no queue '{queue}' in vhost '{}'", s.vhost().name),
+                ));
+            }
+            Ok(Consumer {
+                shared,
+                channel: Arc::clone(s),
+                queue_name: queue.as_str().into(),
+            })
+        })
+    }
+
+    /// `basic.cancel`: cancels a consumer; no deliveries reach it after this returns
+    /// (its buffered messages go back to the queue); the messages it received stay
+    /// unacked on the channel. An unknown tag is fine (returns false).
+    ///
+    /// # Errors
+    ///
+    /// Only for a closed channel.
+    pub fn cancel(&self, consumer_tag: &str) -> Result<bool, BrokerError> {
+        self.shared.run(|s| Ok(s.cancel_consumer(consumer_tag)))
+    }
+
+    /// `basic.get`: the next ready message and how many are left, or `None` for an
+    /// empty queue. Ignores prefetch. With `no_ack = false` the delivery takes a
+    /// delivery tag like a consumer delivery.
+    ///
+    /// # Errors
+    ///
+    /// 404 (missing queue), 405 (another connection's exclusive queue).
+    pub fn get(&self, queue: &str, no_ack: bool) -> Result<Option<GetOk>, BrokerError> {
+        let conn = self.conn_id();
+        self.shared.run(|s| {
+            let queue = s.queue_name(queue)?;
+            let cell = s.vhost().queue_for(conn, &queue)?;
+            let Some((entry, left)) = cell.get(no_ack) else {
+                return Ok(None);
+            };
+            let (msg, redelivered) = (Arc::clone(&entry.msg), entry.redelivered);
+            let Some(tag) = s.register(entry, Some(cell), None, no_ack) else {
+                return Err(s.check_open().expect_err("register fails only when closed"));
+            };
+            Ok(Some(GetOk {
+                delivery: Delivery {
+                    msg,
+                    tag,
+                    redelivered,
+                    consumer_tag: None,
+                    channel: Arc::clone(s),
+                },
+                message_count: left.min(u64::from(u32::MAX)) as u32,
+            }))
+        })
+    }
+
+    /// `basic.publish`: routes a message through `exchange` into every queue it
+    /// reaches (one copy per queue, in publish order per channel).
+    ///
+    /// Returns the confirm (in confirm mode) and, for a mandatory message that
+    /// reached no queue, the message itself. A non-mandatory unroutable message is
+    /// dropped (and counted).
+    ///
+    /// # Errors
+    ///
+    /// 404 (missing exchange), 403 (internal exchange), 406 (message over the size
+    /// limit, invalid `expiration`, malformed `CC`/`BCC`, key over 255 bytes), 540
+    /// (connection error: `immediate`).
+    pub fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: Message,
+        options: PublishOptions,
+    ) -> Result<Published, BrokerError> {
+        self.shared.run(|s| {
+            if options.immediate {
+                return Err(BrokerError::connection(NOT_IMPLEMENTED, "immediate=true"));
+            }
+            let max = s.conn.broker.max_message_size;
+            if message.body.len() > max {
+                return Err(BrokerError::channel(
+                    PRECONDITION_FAILED,
+                    format!(
+                        "message size {} is larger than configured max size {max}",
+                        message.body.len()
+                    ),
+                ));
+            }
+            let routed = s
+                .vhost()
+                .publish(exchange, routing_key, message, options.mandatory)?;
+            let (ack, queues, returned) = match routed {
+                Routed::Queues { queues, refused } => (refused == 0, queues, None),
+                Routed::Unroutable(r) => (true, 0, r),
+            };
+            let mut st = lock(&s.state);
+            let seq = st.confirm.then(|| {
+                st.seq += 1;
+                st.seq
+            });
+            if !ack {
+                st.nacked = true;
+            }
+            Ok(Published {
+                seq,
+                ack,
+                queues,
+                returned,
+            })
+        })
+    }
+
+    /// `basic.ack`: acknowledges delivery `tag` (`multiple`: and every earlier one;
+    /// tag 0 with `multiple`: everything outstanding).
+    ///
+    /// # Errors
+    ///
+    /// 406 for an unknown or already settled tag (nothing is settled, and the channel
+    /// closes as in AMQP).
+    pub fn ack(&self, tag: u64, multiple: bool) -> Result<(), BrokerError> {
+        ChannelShared::ack(&self.shared, tag, multiple)
+    }
+
+    /// `basic.nack`: requeues (to the original position, marked redelivered) or
+    /// dead-letters / drops delivery `tag` (`multiple` as for [`ack`](Self::ack)).
+    ///
+    /// # Errors
+    ///
+    /// 406 for an unknown or already settled tag.
+    pub fn nack(&self, tag: u64, multiple: bool, requeue: bool) -> Result<(), BrokerError> {
+        ChannelShared::nack(&self.shared, tag, multiple, requeue)
+    }
+
+    /// `basic.reject`: [`nack`](Self::nack) of one delivery.
+    ///
+    /// # Errors
+    ///
+    /// 406 for an unknown or already settled tag.
+    pub fn reject(&self, tag: u64, requeue: bool) -> Result<(), BrokerError> {
+        ChannelShared::nack(&self.shared, tag, false, requeue)
+    }
+
+    /// `basic.recover`: requeues every unacked delivery of the channel (redelivered).
+    ///
+    /// # Errors
+    ///
+    /// 540 (connection error) for `requeue = false`, as RabbitMQ.
+    pub fn recover(&self, requeue: bool) -> Result<(), BrokerError> {
+        self.shared.run(|s| {
+            if !requeue {
+                return Err(BrokerError::connection(
+                    NOT_IMPLEMENTED,
+                    "requeue=false in basic.recover",
+                ));
+            }
+            let taken = s.take_unacked(0, true)?;
+            s.settle(taken, Some(true));
+            Ok(())
+        })
+    }
+
+    /// `confirm.select`: from now on every publish gets a sequence number and a
+    /// confirm ([`Published::seq`], [`Published::ack`]).
+    ///
+    /// # Errors
+    ///
+    /// Only for a closed channel.
+    pub fn confirm_select(&self) -> Result<(), BrokerError> {
+        self.shared.run(|s| {
+            lock(&s.state).confirm = true;
+            Ok(())
+        })
+    }
+
+    /// Waits for the confirms of every publish so far (they are decided when
+    /// `publish` returns) and reports whether all were acks since the last call.
+    ///
+    /// # Errors
+    ///
+    /// 406 if the channel is not in confirm mode.
+    pub fn wait_for_confirms(&self) -> Result<bool, BrokerError> {
+        self.shared.check_open()?;
+        let mut st = lock(&self.shared.state);
+        if !st.confirm {
+            return Err(BrokerError::channel(
+                PRECONDITION_FAILED,
+                "channel is not in confirm mode",
+            ));
+        }
+        Ok(!std::mem::take(&mut st.nacked))
+    }
+
+    /// Number of unacked deliveries on this channel.
+    pub fn unacked_count(&self) -> usize {
+        lock(&self.shared.state).unacked.len()
+    }
+}

@@ -1,0 +1,287 @@
+//! Introspection: what a management view shows, read without stopping traffic
+//! (each list takes the locks it reads one at a time, briefly).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::SystemTime;
+
+use super::error::{BrokerError, NOT_FOUND};
+use super::sync::{lock, read};
+use super::{Broker, Overflow};
+use crate::{Destination, ExchangeKind, FieldTable};
+
+/// A connection, as [`Broker::connections`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// Its id.
+    pub id: u64,
+    /// Its vhost.
+    pub vhost: String,
+    /// The user it connected as.
+    pub user: String,
+    /// The client's address, if known.
+    pub peer: Option<SocketAddr>,
+    /// The client's connection name, if given.
+    pub client_name: Option<String>,
+    /// Open channels.
+    pub channels: usize,
+    /// When it connected.
+    pub connected_at: SystemTime,
+}
+
+/// A channel, as [`Broker::channels`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Its connection's id.
+    pub connection: u64,
+    /// Its number within the connection.
+    pub id: u32,
+    /// Per-consumer prefetch for new consumers (0 = unlimited).
+    pub prefetch_count: u16,
+    /// Channel-wide prefetch (`global = true`; 0 = none).
+    pub global_prefetch_count: u32,
+    /// Unacknowledged deliveries.
+    pub unacked: usize,
+    /// Consumers.
+    pub consumers: usize,
+    /// In confirm mode.
+    pub confirm: bool,
+}
+
+/// An exchange, as [`Broker::exchanges`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeInfo {
+    /// Its name (`""` for the default exchange).
+    pub name: String,
+    /// Its kind.
+    pub kind: ExchangeKind,
+    /// Durable flag (recorded only).
+    pub durable: bool,
+    /// Auto-delete flag.
+    pub auto_delete: bool,
+    /// Internal flag.
+    pub internal: bool,
+    /// Its `alternate-exchange`, if any.
+    pub alternate_exchange: Option<String>,
+}
+
+/// A queue, as [`Broker::queues`] lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueInfo {
+    /// Its name.
+    pub name: String,
+    /// Durable flag (recorded only).
+    pub durable: bool,
+    /// Auto-delete flag.
+    pub auto_delete: bool,
+    /// Owned by a connection.
+    pub exclusive: bool,
+    /// The arguments it was declared with.
+    pub arguments: FieldTable,
+    /// What it does when full.
+    pub overflow: Overflow,
+    /// Ready messages.
+    pub ready: u64,
+    /// Body bytes of ready messages.
+    pub ready_bytes: u64,
+    /// Delivered, not yet settled.
+    pub unacked: u64,
+    /// Consumers.
+    pub consumers: usize,
+    /// Messages enqueued since it was declared.
+    pub published: u64,
+    /// Deliveries (consumers and `get`), redeliveries included.
+    pub delivered: u64,
+    /// Acknowledged deliveries.
+    pub acked: u64,
+    /// Redeliveries.
+    pub redelivered: u64,
+    /// Messages that left without a delivery (expired, overflow, rejected, refused).
+    pub dropped: u64,
+}
+
+/// A binding, as [`Broker::bindings`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingInfo {
+    /// The source exchange.
+    pub source: String,
+    /// The destination's name.
+    pub destination: String,
+    /// Whether the destination is an exchange (else a queue).
+    pub destination_is_exchange: bool,
+    /// The binding key.
+    pub routing_key: String,
+    /// The binding's arguments.
+    pub arguments: FieldTable,
+}
+
+/// A consumer, as [`Broker::consumers`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerInfo {
+    /// Its queue.
+    pub queue: String,
+    /// Its tag.
+    pub tag: String,
+    /// Its connection's id.
+    pub connection: u64,
+    /// Its channel's number.
+    pub channel: u32,
+    /// No-ack consumer.
+    pub no_ack: bool,
+    /// Exclusive consumer.
+    pub exclusive: bool,
+    /// Its prefetch (0 = unlimited).
+    pub prefetch_count: u32,
+    /// Its `x-priority`.
+    pub priority: i32,
+    /// Manual-ack deliveries it holds, buffered or handed out.
+    pub unacked: u32,
+    /// Messages in its buffer, not handed out yet.
+    pub buffered: u32,
+}
+
+fn no_vhost(name: &str) -> BrokerError {
+    BrokerError::channel(NOT_FOUND, format!("no vhost '{name}'"))
+}
+
+impl Broker {
+    /// Open connections, by id.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.live_connections()
+            .into_iter()
+            .map(|c| ConnectionInfo {
+                id: c.id,
+                vhost: c.vhost.name.clone(),
+                user: c.user.clone(),
+                peer: c.peer,
+                client_name: c.client_name.clone(),
+                channels: c.channel_count(),
+                connected_at: c.connected_at,
+            })
+            .collect()
+    }
+
+    /// Open channels of every connection.
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        let mut out = Vec::new();
+        for c in self.live_connections() {
+            for ch in c.channels() {
+                let (prefetch, global, unacked, consumers, confirm) = ch.info();
+                out.push(ChannelInfo {
+                    connection: c.id,
+                    id: ch.id,
+                    prefetch_count: prefetch,
+                    global_prefetch_count: global,
+                    unacked,
+                    consumers: consumers.len(),
+                    confirm,
+                });
+            }
+        }
+        out
+    }
+
+    /// Consumers of every channel.
+    pub fn consumers(&self) -> Vec<ConsumerInfo> {
+        let mut out = Vec::new();
+        for c in self.live_connections() {
+            for ch in c.channels() {
+                for (con, queue) in ch.info().3 {
+                    out.push(ConsumerInfo {
+                        queue: queue.to_string(),
+                        tag: con.tag.to_string(),
+                        connection: c.id,
+                        channel: ch.id,
+                        no_ack: con.no_ack,
+                        exclusive: con.exclusive,
+                        prefetch_count: con.prefetch,
+                        priority: con.priority,
+                        unacked: con.in_flight.load(Relaxed),
+                        buffered: con.buffered(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The exchanges of a vhost.
+    ///
+    /// # Errors
+    ///
+    /// 404 for an unknown vhost.
+    pub fn exchanges(&self, vhost: &str) -> Result<Vec<ExchangeInfo>, BrokerError> {
+        let v = self.vhost(vhost).ok_or_else(|| no_vhost(vhost))?;
+        let t = read(&v.topo);
+        Ok(t.table
+            .exchanges()
+            .map(|x| ExchangeInfo {
+                name: x.name.into(),
+                kind: x.kind,
+                durable: x.options.durable,
+                auto_delete: x.options.auto_delete,
+                internal: x.options.internal,
+                alternate_exchange: x.options.alternate_exchange.clone(),
+            })
+            .collect())
+    }
+
+    /// The queues of a vhost, with their counters.
+    ///
+    /// # Errors
+    ///
+    /// 404 for an unknown vhost.
+    pub fn queues(&self, vhost: &str) -> Result<Vec<QueueInfo>, BrokerError> {
+        let v = self.vhost(vhost).ok_or_else(|| no_vhost(vhost))?;
+        let cells: Vec<_> = read(&v.topo).queues.iter().flatten().cloned().collect();
+        Ok(cells
+            .iter()
+            .map(|q| {
+                let st = lock(&q.state);
+                QueueInfo {
+                    name: q.name.to_string(),
+                    durable: q.config.durable,
+                    auto_delete: q.config.auto_delete,
+                    exclusive: q.config.owner.is_some(),
+                    arguments: q.config.arguments.clone(),
+                    overflow: q.config.args.overflow,
+                    ready: st.ready_count,
+                    ready_bytes: st.ready_bytes,
+                    unacked: st.unacked,
+                    consumers: st.consumers.len(),
+                    published: q.stats.published.load(Relaxed),
+                    delivered: q.stats.delivered.load(Relaxed),
+                    acked: q.stats.acked.load(Relaxed),
+                    redelivered: q.stats.redelivered.load(Relaxed),
+                    dropped: q.stats.dropped.load(Relaxed),
+                }
+            })
+            .collect())
+    }
+
+    /// The bindings of a vhost.
+    ///
+    /// # Errors
+    ///
+    /// 404 for an unknown vhost.
+    pub fn bindings(&self, vhost: &str) -> Result<Vec<BindingInfo>, BrokerError> {
+        let v = self.vhost(vhost).ok_or_else(|| no_vhost(vhost))?;
+        let t = read(&v.topo);
+        Ok(t.table
+            .bindings()
+            .map(|b| {
+                let (destination, destination_is_exchange) = match b.destination {
+                    Destination::Queue(q) => (q.to_string(), false),
+                    Destination::Exchange(x) => (x.to_string(), true),
+                };
+                BindingInfo {
+                    source: b.source.into(),
+                    destination,
+                    destination_is_exchange,
+                    routing_key: String::from_utf8_lossy(b.key).into_owned(),
+                    arguments: b.arguments.clone(),
+                }
+            })
+            .collect())
+    }
+}

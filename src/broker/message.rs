@@ -1,0 +1,133 @@
+//! Messages: [`Message`] (properties and body) as published and delivered.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::FieldTable;
+
+/// The 14 basic properties of an AMQP 0-9-1 message (class `basic`), all optional.
+///
+/// The broker reads `expiration` (per-message TTL, a decimal string of milliseconds),
+/// `priority` (priority queues) and `headers` (headers exchanges, `CC`/`BCC`,
+/// dead-lettering's `x-death`); it carries every other property through unchanged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Properties {
+    /// MIME content type.
+    pub content_type: Option<String>,
+    /// MIME content encoding.
+    pub content_encoding: Option<String>,
+    /// Application headers.
+    pub headers: Option<FieldTable>,
+    /// 1 = transient, 2 = persistent (recorded only: the broker keeps everything in
+    /// memory).
+    pub delivery_mode: Option<u8>,
+    /// Priority, 0 to 9 by convention (priority queues cap it at their maximum).
+    pub priority: Option<u8>,
+    /// Application correlation id (RPC).
+    pub correlation_id: Option<String>,
+    /// Queue to reply to (RPC).
+    pub reply_to: Option<String>,
+    /// Per-message TTL: a decimal string of milliseconds.
+    pub expiration: Option<String>,
+    /// Application message id.
+    pub message_id: Option<String>,
+    /// Timestamp, seconds since the Unix epoch.
+    pub timestamp: Option<u64>,
+    /// Message type name (`type` on the wire).
+    pub kind: Option<String>,
+    /// Creating user id.
+    pub user_id: Option<String>,
+    /// Creating application id.
+    pub app_id: Option<String>,
+    /// Intra-cluster routing identifier (deprecated in 0-9-1).
+    pub cluster_id: Option<String>,
+}
+
+/// A message: properties and a body.
+///
+/// The body is [`Bytes`]: a message routed to many queues shares one body, and a
+/// delivery hands out a cheap clone.
+///
+/// # Examples
+///
+/// ```
+/// use trackswitch::broker::Message;
+///
+/// let mut m = Message::new("hello");
+/// m.properties.content_type = Some("text/plain".into());
+/// assert_eq!(&m.body[..], b"hello");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Message {
+    /// The basic properties.
+    pub properties: Properties,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Message {
+    /// A message with this body and no properties.
+    pub fn new(body: impl Into<Bytes>) -> Message {
+        Message {
+            properties: Properties::default(),
+            body: body.into(),
+        }
+    }
+
+    /// Sets the headers (builder style).
+    pub fn with_headers(mut self, headers: FieldTable) -> Message {
+        self.properties.headers = Some(headers);
+        self
+    }
+
+    /// Sets the per-message TTL in milliseconds (builder style).
+    pub fn with_expiration(mut self, ms: u64) -> Message {
+        self.properties.expiration = Some(ms.to_string());
+        self
+    }
+
+    /// Sets the priority (builder style).
+    pub fn with_priority(mut self, priority: u8) -> Message {
+        self.properties.priority = Some(priority);
+        self
+    }
+}
+
+/// A message as stored in queues: shared by every queue it was routed to.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    /// The exchange it was published to.
+    pub(crate) exchange: Box<str>,
+    /// The routing key it was published with.
+    pub(crate) routing_key: Box<str>,
+    pub(crate) message: Message,
+}
+
+pub(crate) type StoredRef = Arc<Stored>;
+
+/// The longest TTL RabbitMQ accepts, in milliseconds (ten years).
+pub(crate) const MAX_TTL_MS: u64 = 315_360_000_000;
+
+/// Parses an `expiration` property: a decimal string of 0 to 315,360,000,000 ms.
+pub(crate) fn parse_expiration(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u64>().ok().filter(|&ms| ms <= MAX_TTL_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_expiration;
+
+    #[test]
+    fn expiration_parsing() {
+        assert_eq!(parse_expiration("0"), Some(0));
+        assert_eq!(parse_expiration("60000"), Some(60_000));
+        assert_eq!(parse_expiration("315360000000"), Some(315_360_000_000));
+        for bad in ["", "-1", "1.5", " 1", "abc", "315360000001", "9999999999999"] {
+            assert_eq!(parse_expiration(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! An in-process AMQP 0-9-1 broker with RabbitMQ's semantics, on top of
+//! [`RoutingTable`](crate::RoutingTable).
+//!
+//! # Overview
+//!
+//! - [`Broker`]: cheap to clone, `Send + Sync`; holds virtual hosts (`/` by default).
+//! - [`Connection`]: a client's session in one vhost; owns its exclusive queues.
+//! - [`Channel`]: declares, binds, publishes, consumes and settles; delivery tags,
+//!   prefetch and confirms are per channel.
+//! - [`Consumer`]: a subscription; blocking, non-blocking or async
+//!   ([`futures_core::Stream`], no runtime needed) receive.
+//! - [`Delivery`]: a received message, acked, nacked or rejected.
+//!
+//! Queues are classic RabbitMQ queues: FIFO with requeue to the original position,
+//! per-queue and per-message TTL, queue expiry, length limits with the three overflow
+//! modes, dead-lettering with `x-death`, priorities, single active consumer, consumer
+//! priorities and exclusive consumers. `shared/CONFORMANCE.md` lists the behaviours
+//! row by row; the tests are named after its rows.
+//!
+//! # Example: a work queue
+//!
+//! ```
+//! use trackswitch::broker::{Broker, ConsumeOptions, Message, PublishOptions, QueueDeclare};
+//!
+//! let broker = Broker::new();
+//! let conn = broker.connect_default();
+//! let ch = conn.open_channel().unwrap();
+//! ch.queue_declare("tasks", &QueueDeclare::default()).unwrap();
+//! for i in 0..3 {
+//!     ch.publish("", "tasks", Message::new(format!("task {i}")), PublishOptions::default())
+//!         .unwrap();
+//! }
+//!
+//! let worker = conn.open_channel().unwrap();
+//! worker.qos(0, 1, false).unwrap(); // one unacked message at a time
+//! let consumer = worker.consume("tasks", &ConsumeOptions::default()).unwrap();
+//! let first = consumer.recv().unwrap();
+//! assert_eq!(first.body(), b"task 0");
+//! // Prefetch 1: nothing more until the first is acked.
+//! assert!(consumer.try_recv().is_err());
+//! first.ack().unwrap();
+//! assert_eq!(consumer.recv().unwrap().body(), b"task 1");
+//! ```
+//!
+//! # Delivery semantics
+//!
+//! - A publish reaches each queue at most once and enters queues in publish order
+//!   per channel; when `publish` returns, the message is enqueued (routing is
+//!   synchronous), so confirms are decided by then.
+//! - Unroutable messages are dropped and counted, or returned when mandatory.
+//! - A requeued message (nack, reject, recover, channel or connection close) goes back
+//!   to its original position and is redelivered with `redelivered = true`.
+//! - A consumer never holds more than its prefetch (and at most [`BUFFER_CAP`])
+//!   undelivered messages: the rest waits in the queue for other consumers.
+//!
+//! # Concurrency
+//!
+//! Publishing takes the vhost's topology lock for reading only and each queue's own
+//! lock in turn, so publishers on many threads do not serialise on one lock; locks
+//! are always taken in one order (topology, queue, consumer buffer; channel state is
+//! a leaf), so no sequence of operations deadlocks.
+//!
+//! # Time
+//!
+//! TTLs and queue expiry run on a timer thread that sleeps until the next deadline
+//! (an idle broker uses no CPU). Tests use a [`ManualClock`]: time moves only when
+//! told, and expiries run before [`ManualClock::advance`] returns.
+
+mod args;
+mod channel;
+mod clock;
+mod connection;
+mod consumer;
+mod deadletter;
+
+mod error;
+mod info;
+mod message;
+mod options;
+mod queue;
+mod sync;
+mod vhost;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+pub use args::Overflow;
+pub use channel::Channel;
+pub use clock::ManualClock;
+pub use connection::Connection;
+pub use consumer::{
+    BUFFER_CAP, CancelReason, Consumer, Delivery, RecvError, RecvTimeoutError, TryRecvError,
+};
+
+pub use error::{BrokerError, Scope};
+pub use info::{
+    BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, QueueInfo,
+};
+pub use message::{Message, Properties};
+pub use options::{
+    ConsumeOptions, ExchangeDeclare, GetOk, PublishOptions, Published, QueueDeclare,
+    QueueDeclareOk, Returned,
+};
+
+use crate::TableOptions;
+use clock::{ClockSource, Timer};
+use connection::ConnShared;
+use error::NOT_ALLOWED;
+use sync::{lock, read, write};
+use vhost::VhostInner;
+
+/// The default largest message body: 16 MiB, as RabbitMQ.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// The broker's shared state.
+pub(crate) struct BrokerInner {
+    vhosts: RwLock<BTreeMap<String, Arc<VhostInner>>>,
+    timer: Arc<Timer>,
+    /// Body bytes held by queues (ready and unacked), all vhosts.
+    memory: Arc<AtomicU64>,
+    pub(crate) max_message_size: usize,
+    table_options: TableOptions,
+    connections: Mutex<BTreeMap<u64, Weak<ConnShared>>>,
+    next_connection: AtomicU64,
+}
+
+impl fmt::Debug for BrokerInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("vhosts", &read(&self.vhosts).keys().collect::<Vec<_>>())
+            .field("memory", &self.memory.load(Relaxed))
+            .field("max_message_size", &self.max_message_size)
+            .finish()
+    }
+}
+
+impl Drop for BrokerInner {
+    fn drop(&mut self) {
+        self.timer.shutdown();
+    }
+}
+
+impl BrokerInner {
+    pub(crate) fn forget_connection(&self, id: u64) {
+        lock(&self.connections).remove(&id);
+    }
+}
+
+/// An in-process AMQP 0-9-1 broker (see the [module docs](self)).
+///
+/// # Examples
+///
+/// ```
+/// use trackswitch::broker::Broker;
+///
+/// let broker = Broker::new();
+/// assert_eq!(broker.vhosts(), vec!["/".to_string()]);
+/// let conn = broker.connect_default();
+/// assert_eq!(conn.vhost(), "/");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Broker {
+    inner: Arc<BrokerInner>,
+}
+
+impl Default for Broker {
+    fn default() -> Broker {
+        Broker::new()
+    }
+}
+
+/// Options of a new [`Broker`].
+#[derive(Debug, Clone)]
+pub struct BrokerBuilder {
+    clock: Option<ManualClock>,
+    max_message_size: usize,
+    table_options: TableOptions,
+}
+
+impl BrokerBuilder {
+    /// Uses a manual clock (tests of TTL and expiry) instead of the system's.
+    pub fn clock(mut self, clock: ManualClock) -> BrokerBuilder {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The largest message body accepted (default 16 MiB); larger publishes get 406.
+    pub fn max_message_size(mut self, bytes: usize) -> BrokerBuilder {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Options of every vhost's routing table (e.g. RabbitMQ 4.3.5's `#` limit).
+    pub fn table_options(mut self, options: TableOptions) -> BrokerBuilder {
+        self.table_options = options;
+        self
+    }
+
+    /// Builds the broker, with the vhost `/`.
+    pub fn build(self) -> Broker {
+        let clock = match self.clock {
+            Some(m) => ClockSource::Manual(m),
+            None => ClockSource::system(),
+        };
+        let broker = Broker {
+            inner: Arc::new(BrokerInner {
+                vhosts: RwLock::new(BTreeMap::new()),
+                timer: Timer::new(clock),
+                memory: Arc::new(AtomicU64::new(0)),
+                max_message_size: self.max_message_size,
+                table_options: self.table_options,
+                connections: Mutex::new(BTreeMap::new()),
+                next_connection: AtomicU64::new(1),
+            }),
+        };
+        broker.add_vhost("/");
+        broker
+    }
+}
+
+/// Who connects, to which vhost (see [`Broker::connect`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The virtual host (default `/`).
+    pub vhost: String,
+    /// The user name, for introspection (authentication is the wire server's job).
+    pub user: String,
+    /// The client's address, for introspection.
+    pub peer: Option<SocketAddr>,
+    /// The client's connection name, for introspection.
+    pub client_name: Option<String>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            vhost: "/".into(),
+            user: "guest".into(),
+            peer: None,
+            client_name: None,
+        }
+    }
+}
+
+impl Broker {
+    /// A broker with the vhost `/`, the system clock and default limits.
+    pub fn new() -> Broker {
+        Broker::builder().build()
+    }
+
+    /// A builder for other options.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder {
+            clock: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            table_options: TableOptions::default(),
+        }
+    }
+
+    /// Adds a virtual host (with its default and `amq.*` exchanges); returns false if
+    /// it existed.
+    pub fn add_vhost(&self, name: &str) -> bool {
+        let mut v = write(&self.inner.vhosts);
+        if v.contains_key(name) {
+            return false;
+        }
+        let vhost = VhostInner::new(
+            name,
+            self.inner.table_options.clone(),
+            Arc::clone(&self.inner.timer),
+            Arc::clone(&self.inner.memory),
+        );
+        v.insert(name.into(), vhost);
+        true
+    }
+
+    /// Deletes a virtual host: closes its connections (320) and drops its queues.
+    /// Returns false if it did not exist.
+    pub fn delete_vhost(&self, name: &str) -> bool {
+        let Some(vhost) = write(&self.inner.vhosts).remove(name) else {
+            return false;
+        };
+        for c in self.live_connections() {
+            if Arc::ptr_eq(&c.vhost, &vhost) {
+                c.close_with(BrokerError::connection(
+                    error::CONNECTION_FORCED,
+                    format!("vhost '{name}' is deleted"),
+                ));
+            }
+        }
+        let cells: Vec<_> = read(&vhost.topo).queues.iter().flatten().cloned().collect();
+        for q in cells {
+            vhost.delete_queue_cell(&q);
+        }
+        true
+    }
+
+    /// The names of the virtual hosts, sorted.
+    pub fn vhosts(&self) -> Vec<String> {
+        read(&self.inner.vhosts).keys().cloned().collect()
+    }
+
+    pub(crate) fn vhost(&self, name: &str) -> Option<Arc<VhostInner>> {
+        read(&self.inner.vhosts).get(name).cloned()
+    }
+
+    /// Opens a connection.
+    ///
+    /// # Errors
+    ///
+    /// 530 NOT_ALLOWED (connection error) for an unknown vhost.
+    pub fn connect(&self, options: ConnectOptions) -> Result<Connection, BrokerError> {
+        let vhost = self.vhost(&options.vhost).ok_or_else(|| {
+            BrokerError::connection(
+                NOT_ALLOWED,
+                format!("vhost {} not found", options.vhost),
+            )
+        })?;
+        let id = self.inner.next_connection.fetch_add(1, Relaxed);
+        let shared = ConnShared::new(
+            id,
+            Arc::clone(&self.inner),
+            vhost,
+            options.user,
+            options.peer,
+            options.client_name,
+        );
+        lock(&self.inner.connections).insert(id, Arc::downgrade(&shared));
+        Ok(Connection { shared })
+    }
+
+    /// Opens a connection to `/` as `guest`.
+    pub fn connect_default(&self) -> Connection {
+        self.connect(ConnectOptions::default())
+            .expect("the vhost / exists unless deleted")
+    }
+
+    /// Body bytes held by all queues (ready and unacked): what a memory watermark
+    /// compares.
+    pub fn memory_used(&self) -> u64 {
+        self.inner.memory.load(Relaxed)
+    }
+
+    fn live_connections(&self) -> Vec<Arc<ConnShared>> {
+        lock(&self.inner.connections)
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+}

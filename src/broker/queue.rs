@@ -1,0 +1,675 @@
+//! Queues: ready messages in FIFO (per priority) order, consumers, dispatch, TTL,
+//! limits and the dead letters they produce.
+//!
+//! # Locking
+//!
+//! Each queue has its own mutex ([`QueueCell::state`]). Lock order across the broker:
+//! a vhost's topology lock, then one queue's lock, then one consumer's buffer lock.
+//! A channel's state lock is a leaf (nothing is locked while it is held). No code
+//! holds two queue locks at once: dead letters are collected under a queue's lock and
+//! published after it is released ([`Effects`]).
+//!
+//! # Order
+//!
+//! Every message gets a sequence number at enqueue; ready messages are kept sorted by
+//! it (per priority level), so a requeued message goes back to its original position.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+
+use super::args::{Overflow, QueueArgs};
+use super::clock::{Task, Timer};
+use super::consumer::{CancelReason, ConsumerShared};
+use super::deadletter::{DeadLetter, Reason};
+use super::message::StoredRef;
+use super::sync::lock;
+use super::vhost::VhostInner;
+use crate::FieldTable;
+
+/// A message in a queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// Position in the queue: unique per queue, increasing in enqueue order.
+    pub(crate) seq: u64,
+    pub(crate) msg: StoredRef,
+    /// When it expires (ms on the broker clock), fixed at enqueue.
+    pub(crate) deadline: Option<u64>,
+    pub(crate) redelivered: bool,
+    /// Priority level (0 in a queue without priorities).
+    pub(crate) level: u8,
+}
+
+impl Entry {
+    pub(crate) fn size(&self) -> u64 {
+        self.msg.message.body.len() as u64
+    }
+
+    fn expired(&self, now: u64) -> bool {
+        self.deadline.is_some_and(|d| d <= now)
+    }
+}
+
+/// What a queue operation leaves to do after the queue's lock is released.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Messages to dead-letter (publishing needs the topology lock).
+    pub(crate) dead: Vec<DeadLetter>,
+    /// The queue should be deleted (auto-delete after its last consumer went).
+    pub(crate) delete: bool,
+}
+
+/// Per-queue counters, readable without the queue's lock.
+#[derive(Debug, Default)]
+pub(crate) struct QueueStats {
+    pub(crate) published: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) acked: AtomicU64,
+    pub(crate) redelivered: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+}
+
+/// The immutable properties of a queue, fixed at declare.
+#[derive(Debug)]
+pub(crate) struct QueueConfig {
+    pub(crate) durable: bool,
+    pub(crate) auto_delete: bool,
+    /// The connection that owns an exclusive queue.
+    pub(crate) owner: Option<u64>,
+    pub(crate) arguments: FieldTable,
+    pub(crate) args: QueueArgs,
+}
+
+/// A queue: its name, configuration and locked state.
+#[derive(Debug)]
+pub(crate) struct QueueCell {
+    pub(crate) name: Box<str>,
+    pub(crate) config: QueueConfig,
+    pub(crate) state: Mutex<QueueState>,
+    pub(crate) stats: QueueStats,
+    pub(crate) vhost: Weak<VhostInner>,
+    pub(crate) timer: Arc<Timer>,
+    /// The broker-wide count of body bytes held by queues (memory watermark).
+    pub(crate) memory: Arc<AtomicU64>,
+}
+
+/// A consumer as a queue sees it.
+#[derive(Debug)]
+pub(crate) struct Subscriber {
+    pub(crate) consumer: Arc<ConsumerShared>,
+    /// When it last received a message (dispatch order): round-robin picks the
+    /// lowest among consumers of the same priority.
+    stamp: u64,
+}
+
+/// The mutable state of a queue.
+#[derive(Debug)]
+pub(crate) struct QueueState {
+    /// Ready messages per priority level (index = level), each sorted by `seq`.
+    /// Invariant: `ready.len() == max_priority + 1` (1 without priorities).
+    ready: Vec<VecDeque<Entry>>,
+    /// Number of ready messages (sum of `ready` lengths).
+    pub(crate) ready_count: u64,
+    /// Body bytes of ready messages.
+    pub(crate) ready_bytes: u64,
+    /// Messages delivered with manual ack and not settled yet (consumer buffers
+    /// included).
+    pub(crate) unacked: u64,
+    /// Consumers in arrival order (single active consumer: the first is active).
+    pub(crate) consumers: Vec<Subscriber>,
+    stamp: u64,
+    next_seq: u64,
+    pub(crate) deleted: bool,
+    pub(crate) ever_consumed: bool,
+    /// Last use (declare, get, consumer change), for `x-expires`.
+    last_used: u64,
+    expiry_scheduled: bool,
+    /// The earliest head deadline the timer will wake this queue for.
+    head_scheduled: Option<u64>,
+}
+
+/// What happened to a message offered to a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Enqueued {
+    Accepted,
+    /// `reject-publish`: refused (a confirm nack).
+    Refused,
+}
+
+impl QueueCell {
+    pub(crate) fn new(
+        name: &str,
+        config: QueueConfig,
+        vhost: Weak<VhostInner>,
+        timer: Arc<Timer>,
+        memory: Arc<AtomicU64>,
+    ) -> Arc<QueueCell> {
+        let levels = config.args.max_priority.map_or(1, |p| usize::from(p) + 1);
+        let now = timer.now();
+        let q = Arc::new(QueueCell {
+            name: name.into(),
+            config,
+            state: Mutex::new(QueueState {
+                ready: (0..levels).map(|_| VecDeque::new()).collect(),
+                ready_count: 0,
+                ready_bytes: 0,
+                unacked: 0,
+                consumers: Vec::new(),
+                stamp: 0,
+                next_seq: 0,
+                deleted: false,
+                ever_consumed: false,
+                last_used: now,
+                expiry_scheduled: false,
+                head_scheduled: None,
+            }),
+            stats: QueueStats::default(),
+            vhost,
+            timer,
+            memory,
+        });
+        if let Some(ms) = q.config.args.expires {
+            let mut st = lock(&q.state);
+            st.expiry_scheduled = true;
+            q.timer.schedule(now + ms, Task::Expires(Arc::downgrade(&q)));
+        }
+        q
+    }
+
+    pub(crate) fn is_exclusive_to_other(&self, conn: u64) -> bool {
+        self.config.owner.is_some_and(|o| o != conn)
+    }
+
+    fn now(&self) -> u64 {
+        self.timer.now()
+    }
+
+    fn level_of(&self, msg: &StoredRef) -> u8 {
+        match self.config.args.max_priority {
+            None => 0,
+            Some(max) => msg.message.properties.priority.unwrap_or(0).min(max),
+        }
+    }
+
+    /// Offers a message published (or dead-lettered) to this queue.
+    pub(crate) fn enqueue(
+        self: &Arc<Self>,
+        msg: StoredRef,
+        per_message_ttl: Option<u64>,
+        fx: &mut Effects,
+    ) -> Enqueued {
+        let now = self.now();
+        let ttl = match (self.config.args.message_ttl, per_message_ttl) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut st = lock(&self.state);
+        if st.deleted {
+            return Enqueued::Accepted;
+        }
+        let args = &self.config.args;
+        let size = msg.message.body.len() as u64;
+        if args.overflow != Overflow::DropHead && self.full_for(&st, size) {
+            if args.overflow == Overflow::RejectPublishDlx {
+                fx.dead.push(self.dead_letter(msg, Reason::Maxlen));
+            }
+            self.stats.dropped.fetch_add(1, Relaxed);
+            return Enqueued::Refused;
+        }
+        let entry = Entry {
+            seq: st.next_seq,
+            level: self.level_of(&msg),
+            msg,
+            deadline: ttl.map(|t| now.saturating_add(t)),
+            redelivered: false,
+        };
+        st.next_seq += 1;
+        self.stats.published.fetch_add(1, Relaxed);
+        st.push_back(entry);
+        self.memory.fetch_add(size, Relaxed);
+        self.dispatch(&mut st, now, fx);
+        // drop-head: over a limit after the enqueue, drop from the head.
+        while args.overflow == Overflow::DropHead && self.over_limit(&st) {
+            let Some(e) = self.pop_ready(&mut st) else {
+                break;
+            };
+            self.discard(e, Reason::Maxlen, fx);
+        }
+        self.expire(&mut st, now, fx);
+        Enqueued::Accepted
+    }
+
+    /// Whether one more message of `size` bytes would exceed a limit.
+    fn full_for(&self, st: &QueueState, size: u64) -> bool {
+        let a = &self.config.args;
+        a.max_length.is_some_and(|m| st.ready_count >= m)
+            || a.max_length_bytes
+                .is_some_and(|m| st.ready_bytes.saturating_add(size) > m)
+    }
+
+    fn over_limit(&self, st: &QueueState) -> bool {
+        let a = &self.config.args;
+        a.max_length.is_some_and(|m| st.ready_count > m)
+            || a.max_length_bytes.is_some_and(|m| st.ready_bytes > m)
+    }
+
+    /// Removes the next ready message (highest priority first).
+    fn pop_ready(&self, st: &mut QueueState) -> Option<Entry> {
+        let e = st.ready.iter_mut().rev().find_map(VecDeque::pop_front)?;
+        st.ready_count -= 1;
+        st.ready_bytes -= e.size();
+        Some(e)
+    }
+
+    /// A message leaves the queue without being delivered: dead-lettered for `reason`
+    /// if the queue has a dead-letter exchange, otherwise dropped.
+    fn discard(&self, e: Entry, reason: Reason, fx: &mut Effects) {
+        self.memory.fetch_sub(e.size(), Relaxed);
+        self.stats.dropped.fetch_add(1, Relaxed);
+        if self.config.args.dead_letter_exchange.is_some() {
+            fx.dead.push(self.dead_letter(e.msg, reason));
+        }
+    }
+
+    fn dead_letter(&self, msg: StoredRef, reason: Reason) -> DeadLetter {
+        let a = &self.config.args;
+        DeadLetter {
+            msg,
+            reason,
+            queue: self.name.clone(),
+            exchange: a.dead_letter_exchange.clone().unwrap_or_default(),
+            routing_key: a.dead_letter_routing_key.clone(),
+        }
+    }
+
+    /// Drops or dead-letters expired messages at the head of every priority level, and
+    /// asks the timer to come back for the next head deadline.
+    fn expire(self: &Arc<Self>, st: &mut QueueState, now: u64, fx: &mut Effects) {
+        for level in 0..st.ready.len() {
+            while st.ready[level].front().is_some_and(|e| e.expired(now)) {
+                let e = st.ready[level].pop_front().expect("front exists");
+                st.ready_count -= 1;
+                st.ready_bytes -= e.size();
+                self.discard(e, Reason::Expired, fx);
+            }
+        }
+        let next = st
+            .ready
+            .iter()
+            .filter_map(|l| l.front().and_then(|e| e.deadline))
+            .min();
+        if let Some(at) = next {
+            if st.head_scheduled.is_none_or(|s| at < s || s <= now) {
+                st.head_scheduled = Some(at);
+                self.timer.schedule(at, Task::Head(Arc::downgrade(self)));
+            }
+        }
+    }
+
+    /// Timer callback: expire what reached its deadline at the head.
+    pub(crate) fn expire_head(self: &Arc<Self>, now: u64) {
+        let mut fx = Effects::default();
+        {
+            let mut st = lock(&self.state);
+            if st.deleted {
+                return;
+            }
+            if st.head_scheduled.is_some_and(|s| s <= now) {
+                st.head_scheduled = None;
+            }
+            self.expire(&mut st, now, &mut fx);
+        }
+        self.finish(fx);
+    }
+
+    /// Timer callback: delete the queue if it stayed unused for `x-expires`.
+    pub(crate) fn check_expiry(self: &Arc<Self>, now: u64) {
+        let Some(ms) = self.config.args.expires else {
+            return;
+        };
+        let expired = {
+            let st = lock(&self.state);
+            if st.deleted {
+                return;
+            }
+            let due = st.last_used.saturating_add(ms);
+            if st.consumers.is_empty() && now >= due {
+                true
+            } else {
+                // Used since: come back when it could next expire.
+                let at = if st.consumers.is_empty() { due } else { now + ms };
+                self.timer.schedule(at, Task::Expires(Arc::downgrade(self)));
+                false
+            }
+        };
+        if expired {
+            if let Some(v) = self.vhost.upgrade() {
+                // Expiry does not dead-letter the queue's messages.
+                v.delete_queue_cell(self);
+            }
+        }
+    }
+
+    /// Marks the queue used (declare, get, consumer change), for `x-expires`.
+    pub(crate) fn touch(&self, st: &mut QueueState) {
+        st.last_used = self.now();
+    }
+
+    /// Runs what a queue operation left to do, after its lock is released.
+    pub(crate) fn finish(self: &Arc<Self>, fx: Effects) {
+        if fx.dead.is_empty() && !fx.delete {
+            return;
+        }
+        if let Some(v) = self.vhost.upgrade() {
+            if fx.delete {
+                v.delete_queue_cell(self);
+            }
+            v.dead_letter(fx.dead);
+        }
+    }
+
+    /// Hands ready messages to consumers with credit, highest consumer priority first,
+    /// round-robin among equals; skips (drops or dead-letters) expired messages.
+    pub(crate) fn dispatch(&self, st: &mut QueueState, now: u64, fx: &mut Effects) {
+        while st.ready_count > 0 && !st.consumers.is_empty() {
+            let Some(i) = self.pick(st) else { return };
+            let Some(e) = self.pop_ready(st) else { return };
+            if e.expired(now) {
+                self.discard(e, Reason::Expired, fx);
+                continue;
+            }
+            st.stamp += 1;
+            let sub = &mut st.consumers[i];
+            sub.stamp = st.stamp;
+            let c = Arc::clone(&sub.consumer);
+            if !c.no_ack {
+                st.unacked += 1;
+            } else {
+                self.memory.fetch_sub(e.size(), Relaxed);
+            }
+            self.stats.delivered.fetch_add(1, Relaxed);
+            if e.redelivered {
+                self.stats.redelivered.fetch_add(1, Relaxed);
+            }
+            c.push(e);
+        }
+    }
+
+    /// The consumer to give the next message to, if any has credit.
+    fn pick(&self, st: &QueueState) -> Option<usize> {
+        if self.config.args.single_active_consumer {
+            return st.consumers[0].consumer.has_credit().then_some(0);
+        }
+        if let [only] = &st.consumers[..] {
+            return only.consumer.has_credit().then_some(0);
+        }
+        let mut best: Option<(usize, i32, u64)> = None;
+        for (i, s) in st.consumers.iter().enumerate() {
+            let p = s.consumer.priority;
+            let better = match best {
+                None => true,
+                Some((_, bp, bs)) => p > bp || (p == bp && s.stamp < bs),
+            };
+            if better && s.consumer.has_credit() {
+                best = Some((i, p, s.stamp));
+            }
+        }
+        best.map(|(i, _, _)| i)
+    }
+
+    /// Adds a consumer and dispatches to it.
+    pub(crate) fn add_consumer(self: &Arc<Self>, c: Arc<ConsumerShared>) -> Result<(), ()> {
+        let mut fx = Effects::default();
+        {
+            let mut st = lock(&self.state);
+            if st.deleted {
+                return Err(());
+            }
+            st.ever_consumed = true;
+            self.touch(&mut st);
+            st.consumers.push(Subscriber {
+                consumer: c,
+                stamp: 0,
+            });
+            let now = self.now();
+            self.dispatch(&mut st, now, &mut fx);
+            self.expire(&mut st, now, &mut fx);
+        }
+        self.finish(fx);
+        Ok(())
+    }
+
+    /// Removes a consumer; messages in its buffer (never handed out) go back to their
+    /// places. Deletes an auto-delete queue whose last consumer this was.
+    pub(crate) fn remove_consumer(self: &Arc<Self>, c: &Arc<ConsumerShared>, reason: CancelReason) {
+        let mut fx = Effects::default();
+        {
+            let mut st = lock(&self.state);
+            let before = st.consumers.len();
+            st.consumers.retain(|s| !Arc::ptr_eq(&s.consumer, c));
+            let buffered = c.end(reason);
+            if !st.deleted {
+                for e in buffered {
+                    if !c.no_ack {
+                        st.unacked -= 1;
+                    } else {
+                        self.memory.fetch_add(e.size(), Relaxed);
+                    }
+                    st.insert_back(e);
+                }
+                let now = self.now();
+                self.touch(&mut st);
+                self.dispatch(&mut st, now, &mut fx);
+                self.expire(&mut st, now, &mut fx);
+                if st.consumers.is_empty() && before > 0 {
+                    if self.config.auto_delete && st.ever_consumed {
+                        fx.delete = true;
+                    } else if let Some(ms) = self.config.args.expires {
+                        if !st.expiry_scheduled {
+                            st.expiry_scheduled = true;
+                            self.timer
+                                .schedule(now + ms, Task::Expires(Arc::downgrade(self)));
+                        }
+                    }
+                }
+            }
+        }
+        self.finish(fx);
+    }
+
+    /// Settles unacked messages of this queue (ack, or reject/nack without requeue
+    /// when `dead` is set) and dispatches with the freed credit.
+    pub(crate) fn settle(self: &Arc<Self>, entries: Vec<Entry>, reject: bool) {
+        let mut fx = Effects::default();
+        {
+            let mut st = lock(&self.state);
+            for e in entries {
+                st.unacked = st.unacked.saturating_sub(1);
+                if st.deleted {
+                    self.memory.fetch_sub(e.size(), Relaxed);
+                    continue;
+                }
+                if reject {
+                    self.discard(e, Reason::Rejected, &mut fx);
+                } else {
+                    self.memory.fetch_sub(e.size(), Relaxed);
+                    self.stats.acked.fetch_add(1, Relaxed);
+                }
+            }
+            if !st.deleted {
+                let now = self.now();
+                self.dispatch(&mut st, now, &mut fx);
+                self.expire(&mut st, now, &mut fx);
+            }
+        }
+        self.finish(fx);
+    }
+
+    /// Puts unacked messages back at their original positions, marked redelivered.
+    pub(crate) fn requeue(self: &Arc<Self>, entries: Vec<Entry>) {
+        let mut fx = Effects::default();
+        {
+            let mut st = lock(&self.state);
+            for mut e in entries {
+                st.unacked = st.unacked.saturating_sub(1);
+                if st.deleted {
+                    self.memory.fetch_sub(e.size(), Relaxed);
+                    continue;
+                }
+                e.redelivered = true;
+                st.insert_back(e);
+            }
+            if !st.deleted {
+                let now = self.now();
+                self.dispatch(&mut st, now, &mut fx);
+                self.expire(&mut st, now, &mut fx);
+            }
+        }
+        self.finish(fx);
+    }
+
+    /// Puts back a no-ack message whose channel closed before it was handed out.
+    pub(crate) fn restore(self: &Arc<Self>, e: Entry) {
+        let mut fx = Effects::default();
+        {
+            let mut st = lock(&self.state);
+            if st.deleted {
+                return;
+            }
+            self.memory.fetch_add(e.size(), Relaxed);
+            st.insert_back(e);
+            let now = self.now();
+            self.dispatch(&mut st, now, &mut fx);
+            self.expire(&mut st, now, &mut fx);
+        }
+        self.finish(fx);
+    }
+
+    /// Gives free credit to consumers (after a prefetch change or a buffer drained).
+    pub(crate) fn poke(self: &Arc<Self>) {
+        let mut fx = Effects::default();
+        {
+            let mut st = lock(&self.state);
+            if st.deleted {
+                return;
+            }
+            let now = self.now();
+            self.dispatch(&mut st, now, &mut fx);
+            self.expire(&mut st, now, &mut fx);
+        }
+        self.finish(fx);
+    }
+
+    /// `basic.get`: the next ready message and the count left, or `None`.
+    pub(crate) fn get(self: &Arc<Self>, no_ack: bool) -> Option<(Entry, u64)> {
+        let mut fx = Effects::default();
+        let got = {
+            let mut st = lock(&self.state);
+            let now = self.now();
+            self.touch(&mut st);
+            self.expire(&mut st, now, &mut fx);
+            let mut got = None;
+            while let Some(e) = self.pop_ready(&mut st) {
+                if e.expired(now) {
+                    self.discard(e, Reason::Expired, &mut fx);
+                    continue;
+                }
+                if no_ack {
+                    self.memory.fetch_sub(e.size(), Relaxed);
+                } else {
+                    st.unacked += 1;
+                }
+                self.stats.delivered.fetch_add(1, Relaxed);
+                if e.redelivered {
+                    self.stats.redelivered.fetch_add(1, Relaxed);
+                }
+                got = Some((e, st.ready_count));
+                break;
+            }
+            self.expire(&mut st, now, &mut fx);
+            got
+        };
+        self.finish(fx);
+        got
+    }
+
+    /// Removes every ready message; returns how many.
+    pub(crate) fn purge(&self) -> u64 {
+        let mut st = lock(&self.state);
+        let n = st.ready_count;
+        let bytes = st.ready_bytes;
+        for l in &mut st.ready {
+            l.clear();
+        }
+        st.ready_count = 0;
+        st.ready_bytes = 0;
+        self.memory.fetch_sub(bytes, Relaxed);
+        n
+    }
+
+    /// Marks the queue deleted, drops its messages and ends its consumers; returns the
+    /// number of ready messages it held.
+    pub(crate) fn mark_deleted(&self) -> u64 {
+        let subs = {
+            let mut st = lock(&self.state);
+            if st.deleted {
+                return 0;
+            }
+            st.deleted = true;
+            let n = st.ready_count;
+            self.memory.fetch_sub(st.ready_bytes, Relaxed);
+            for l in &mut st.ready {
+                l.clear();
+            }
+            st.ready_count = 0;
+            st.ready_bytes = 0;
+            let subs = std::mem::take(&mut st.consumers);
+            for s in &subs {
+                for e in s.consumer.end(CancelReason::QueueDeleted) {
+                    if !s.consumer.no_ack {
+                        st.unacked -= 1;
+                        self.memory.fetch_sub(e.size(), Relaxed);
+                    }
+                }
+            }
+            // Unacked messages stay with their channels until settled.
+            (n, subs)
+        };
+        subs.0
+    }
+
+    /// Number of ready messages and consumers.
+    pub(crate) fn counts(&self) -> (u64, usize) {
+        let st = lock(&self.state);
+        (st.ready_count, st.consumers.len())
+    }
+}
+
+impl QueueState {
+    fn push_back(&mut self, e: Entry) {
+        self.ready_count += 1;
+        self.ready_bytes += e.size();
+        self.ready[usize::from(e.level)].push_back(e);
+    }
+
+    /// Inserts a message back at its position by sequence number.
+    fn insert_back(&mut self, e: Entry) {
+        self.ready_count += 1;
+        self.ready_bytes += e.size();
+        let level = &mut self.ready[usize::from(e.level)];
+        let at = level.partition_point(|x| x.seq < e.seq);
+        level.insert(at, e);
+    }
+
+    /// Checks the counts against the contents (tests and fuzzing).
+    #[cfg(test)]
+    pub(crate) fn check(&self) {
+        let n: usize = self.ready.iter().map(VecDeque::len).sum();
+        assert_eq!(n as u64, self.ready_count);
+        let b: u64 = self.ready.iter().flatten().map(Entry::size).sum();
+        assert_eq!(b, self.ready_bytes);
+        for l in &self.ready {
+            assert!(l.iter().zip(l.iter().skip(1)).all(|(a, b)| a.seq < b.seq));
+        }
+    }
+}

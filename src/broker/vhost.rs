@@ -1,0 +1,511 @@
+//! A virtual host: its routing table, its queues, publishing and dead-lettering.
+//!
+//! The topology (a [`RoutingTable`] and the queue cells by table id) sits behind one
+//! read-write lock: publishing takes it for reading (publishers never wait for each
+//! other), declaring, binding and deleting take it for writing. Each queue has its own
+//! lock (see [`queue`](super::queue) for the lock order).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock, Weak};
+
+use super::args::{QueueArgs, check_equivalent};
+use super::clock::Timer;
+use super::deadletter::{DeadLetter, is_cycle};
+use super::error::{
+    ACCESS_REFUSED, BrokerError, NOT_FOUND, PRECONDITION_FAILED, RESOURCE_LOCKED,
+};
+use super::message::{Message, Stored, parse_expiration};
+use super::queue::{Effects, Enqueued, QueueCell, QueueConfig};
+use super::sync::{read, write};
+use super::{ExchangeDeclare, QueueDeclare, QueueDeclareOk, Returned};
+use crate::{
+    Destination, ExchangeKind, ExchangeOptions, FieldTable, RouteResult,
+    RoutingTable, TableOptions,
+};
+
+thread_local! {
+    /// Routing scratch space: steady-state publishing allocates no route result.
+    static ROUTE: RefCell<RouteResult> = RefCell::new(RouteResult::new());
+}
+
+/// The routing table and the queues it names.
+#[derive(Debug)]
+pub(crate) struct Topology {
+    pub(crate) table: RoutingTable,
+    /// Queue cells by table id. Invariant: `queues[id]` is `Some` exactly for the
+    /// table's live queue ids.
+    pub(crate) queues: Vec<Option<Arc<QueueCell>>>,
+}
+
+impl Topology {
+    pub(crate) fn queue(&self, name: &str) -> Option<&Arc<QueueCell>> {
+        let id = self.table.queue_id(name)?;
+        self.queues.get(id.index()).and_then(Option::as_ref)
+    }
+}
+
+/// Counters of a vhost.
+#[derive(Debug, Default)]
+pub(crate) struct VhostStats {
+    pub(crate) published: AtomicU64,
+    pub(crate) unroutable: AtomicU64,
+    pub(crate) returned: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+}
+
+/// A virtual host.
+#[derive(Debug)]
+pub(crate) struct VhostInner {
+    pub(crate) name: String,
+    pub(crate) topo: RwLock<Topology>,
+    pub(crate) timer: Arc<Timer>,
+    pub(crate) memory: Arc<AtomicU64>,
+    pub(crate) stats: VhostStats,
+    pub(crate) this: Weak<VhostInner>,
+}
+
+/// What a publish did.
+#[derive(Debug)]
+pub(crate) enum Routed {
+    /// Delivered to `queues` queues; `refused` of them refused it (`reject-publish`).
+    Queues { queues: usize, refused: usize },
+    /// Routed nowhere; the message comes back when it was mandatory.
+    Unroutable(Option<Returned>),
+}
+
+fn not_found(kind: &str, name: &str, vhost: &str) -> BrokerError {
+    BrokerError::channel(NOT_FOUND, format!("no {kind} '{name}' in vhost '{vhost}'"))
+}
+
+pub(crate) fn locked(name: &str, vhost: &str) -> BrokerError {
+    BrokerError::channel(
+        RESOURCE_LOCKED,
+        format!(
+            "cannot obtain exclusive access to locked queue '{name}' in vhost '{vhost}'. \
+             It could be originally declared on another connection or the exclusive \
+             property value does not match that of the original declaration."
+        ),
+    )
+}
+
+impl VhostInner {
+    pub(crate) fn new(
+        name: &str,
+        table_options: TableOptions,
+        timer: Arc<Timer>,
+        memory: Arc<AtomicU64>,
+    ) -> Arc<VhostInner> {
+        Arc::new_cyclic(|this| VhostInner {
+            name: name.into(),
+            topo: RwLock::new(Topology {
+                table: RoutingTable::with_options(table_options),
+                queues: Vec::new(),
+            }),
+            timer,
+            memory,
+            stats: VhostStats::default(),
+            this: this.clone(),
+        })
+    }
+
+    fn err(&self, e: impl Into<BrokerError>) -> BrokerError {
+        e.into().in_vhost(&self.name)
+    }
+
+    // ----- exchanges -----
+
+    pub(crate) fn exchange_declare(
+        &self,
+        name: &str,
+        kind: &str,
+        o: &ExchangeDeclare,
+    ) -> Result<(), BrokerError> {
+        if o.passive {
+            let t = read(&self.topo);
+            return match t.table.exchange(name) {
+                Some(_) => Ok(()),
+                None => Err(not_found("exchange", name, &self.name)),
+            };
+        }
+        let kind: ExchangeKind = kind.parse().map_err(|e| self.err(e))?;
+        let alternate_exchange = match o.arguments.get("alternate-exchange") {
+            None => None,
+            Some(v) => match v.as_bytes().map(std::str::from_utf8) {
+                Some(Ok(s)) => Some(s.to_owned()),
+                _ => {
+                    return Err(BrokerError::channel(
+                        PRECONDITION_FAILED,
+                        format!("invalid arg 'alternate-exchange' for exchange '{name}' in vhost '{}': not a string", self.name),
+                    ));
+                }
+            },
+        };
+        let options = ExchangeOptions {
+            durable: o.durable,
+            auto_delete: o.auto_delete,
+            internal: o.internal,
+            alternate_exchange,
+        };
+        let mut t = write(&self.topo);
+        t.table
+            .declare_exchange(name, kind, &options)
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn exchange_delete(&self, name: &str, if_unused: bool) -> Result<(), BrokerError> {
+        let mut t = write(&self.topo);
+        t.table
+            .delete_exchange(name, if_unused)
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    // ----- bindings -----
+
+    /// Binds or unbinds; `conn` is the caller's connection (for exclusive queues).
+    pub(crate) fn bind(
+        &self,
+        conn: u64,
+        source: &str,
+        dest: Destination<'_>,
+        key: &str,
+        args: &FieldTable,
+        unbind: bool,
+    ) -> Result<(), BrokerError> {
+        let mut t = write(&self.topo);
+        if let Destination::Queue(q) = dest {
+            if let Some(cell) = t.queue(q) {
+                if cell.is_exclusive_to_other(conn) {
+                    return Err(locked(q, &self.name));
+                }
+            }
+        }
+        let r = if unbind {
+            t.table.unbind(source, dest, key, args)
+        } else {
+            t.table.bind(source, dest, key, args)
+        };
+        r.map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    // ----- queues -----
+
+    /// Declares (or checks) a queue; `name` is already resolved, or ignored when
+    /// `generated` (the broker picks a free `amq.gen-` name).
+    pub(crate) fn queue_declare(
+        &self,
+        conn: u64,
+        name: &str,
+        o: &QueueDeclare,
+        generated: bool,
+    ) -> Result<QueueDeclareOk, BrokerError> {
+        let mut t = write(&self.topo);
+        let mut generated_name;
+        let mut name = name;
+        if generated {
+            loop {
+                generated_name = format!("amq.gen-{}", super::channel::random_suffix());
+                if t.table.queue_id(&generated_name).is_none() {
+                    break;
+                }
+            }
+            name = &generated_name;
+        }
+        if let Some(cell) = t.queue(name) {
+            let cell = Arc::clone(cell);
+            drop(t);
+            return self.redeclare(conn, &cell, o);
+        }
+        if o.passive {
+            return Err(not_found("queue", name, &self.name));
+        }
+        let args = QueueArgs::parse(&o.arguments, name, &self.name)?;
+        let id = if generated {
+            t.table
+                .declare_generated_queue(name)
+                .expect("a free amq.gen- name")
+        } else {
+            t.table.declare_queue(name).map_err(|e| self.err(e))?
+        };
+        let config = QueueConfig {
+            durable: o.durable,
+            auto_delete: o.auto_delete,
+            owner: o.exclusive.then_some(conn),
+            arguments: o.arguments.clone(),
+            args,
+        };
+        let cell = QueueCell::new(
+            name,
+            config,
+            self.this.clone(),
+            Arc::clone(&self.timer),
+            Arc::clone(&self.memory),
+        );
+        let i = id.index();
+        if t.queues.len() <= i {
+            t.queues.resize(i + 1, None);
+        }
+        t.queues[i] = Some(cell);
+        Ok(QueueDeclareOk {
+            queue: name.into(),
+            message_count: 0,
+            consumer_count: 0,
+        })
+    }
+
+    fn redeclare(
+        &self,
+        conn: u64,
+        cell: &Arc<QueueCell>,
+        o: &QueueDeclare,
+    ) -> Result<QueueDeclareOk, BrokerError> {
+        let c = &cell.config;
+        if cell.is_exclusive_to_other(conn) || (!o.passive && c.owner.is_some() != o.exclusive) {
+            return Err(locked(&cell.name, &self.name));
+        }
+        if !o.passive {
+            for (what, have, want) in [
+                ("durable", c.durable, o.durable),
+                ("auto_delete", c.auto_delete, o.auto_delete),
+            ] {
+                if have != want {
+                    return Err(BrokerError::channel(
+                        PRECONDITION_FAILED,
+                        format!(
+                            "inequivalent arg '{what}' for queue '{}' in vhost '{}': \
+                             received '{want}' but current is '{have}'",
+                            cell.name, self.name
+                        ),
+                    ));
+                }
+            }
+            check_equivalent(&c.arguments, &o.arguments, &cell.name, &self.name)?;
+        }
+        let (ready, consumers) = {
+            let mut st = super::sync::lock(&cell.state);
+            cell.touch(&mut st);
+            (st.ready_count, st.consumers.len())
+        };
+        Ok(QueueDeclareOk {
+            queue: cell.name.to_string(),
+            message_count: ready.min(u64::from(u32::MAX)) as u32,
+            consumer_count: consumers.min(u32::MAX as usize) as u32,
+        })
+    }
+
+    /// The queue `name`, for consume, get, purge (not for publish: exclusivity does
+    /// not stop publishers).
+    pub(crate) fn queue_for(&self, conn: u64, name: &str) -> Result<Arc<QueueCell>, BrokerError> {
+        let t = read(&self.topo);
+        let cell = t
+            .queue(name)
+            .ok_or_else(|| not_found("queue", name, &self.name))?;
+        if cell.is_exclusive_to_other(conn) {
+            return Err(locked(name, &self.name));
+        }
+        Ok(Arc::clone(cell))
+    }
+
+    /// Deletes a queue by name (`queue.delete`); returns its ready message count.
+    pub(crate) fn queue_delete(
+        &self,
+        conn: u64,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Result<u32, BrokerError> {
+        let cell = {
+            let t = read(&self.topo);
+            match t.queue(name) {
+                None => return Ok(0),
+                Some(c) => Arc::clone(c),
+            }
+        };
+        if cell.is_exclusive_to_other(conn) {
+            return Err(locked(name, &self.name));
+        }
+        let (ready, consumers) = cell.counts();
+        if if_unused && consumers > 0 {
+            return Err(BrokerError::channel(
+                PRECONDITION_FAILED,
+                format!("queue '{name}' in vhost '{}' in use", self.name),
+            ));
+        }
+        if if_empty && ready > 0 {
+            return Err(BrokerError::channel(
+                PRECONDITION_FAILED,
+                format!("queue '{name}' in vhost '{}' is not empty", self.name),
+            ));
+        }
+        Ok(self.delete_queue_cell(&cell).min(u64::from(u32::MAX)) as u32)
+    }
+
+    /// Deletes this very queue (if it is still the one under its name): removes it
+    /// and its bindings from the table (which may auto-delete exchanges), drops its
+    /// messages and ends its consumers. Returns its ready message count.
+    pub(crate) fn delete_queue_cell(&self, cell: &Arc<QueueCell>) -> u64 {
+        {
+            let mut t = write(&self.topo);
+            let Some(id) = t.table.queue_id(&cell.name) else {
+                return 0;
+            };
+            let same = t.queues[id.index()]
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, cell));
+            if !same {
+                return 0;
+            }
+            t.table.delete_queue(&cell.name);
+            t.queues[id.index()] = None;
+        }
+        cell.mark_deleted()
+    }
+
+    /// Deletes every queue owned by connection `conn` (it closed).
+    pub(crate) fn delete_exclusive(&self, conn: u64) {
+        let owned: Vec<Arc<QueueCell>> = {
+            let t = read(&self.topo);
+            t.queues
+                .iter()
+                .flatten()
+                .filter(|q| q.config.owner == Some(conn))
+                .cloned()
+                .collect()
+        };
+        for q in owned {
+            self.delete_queue_cell(&q);
+        }
+    }
+
+    // ----- publishing -----
+
+    /// Routes and enqueues a message.
+    pub(crate) fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        mut message: Message,
+        mandatory: bool,
+    ) -> Result<Routed, BrokerError> {
+        let ttl = match &message.properties.expiration {
+            None => None,
+            Some(s) => Some(parse_expiration(s).ok_or_else(|| {
+                BrokerError::channel(PRECONDITION_FAILED, format!("invalid expiration '{s}'"))
+            })?),
+        };
+        self.stats.published.fetch_add(1, Relaxed);
+        let mut fx = Effects::default();
+        let routed = ROUTE.with(|cell| {
+            let mut fresh;
+            let mut borrowed = cell.try_borrow_mut();
+            let route: &mut RouteResult = match &mut borrowed {
+                Ok(r) => r,
+                Err(_) => {
+                    fresh = RouteResult::new();
+                    &mut fresh
+                }
+            };
+            let t = read(&self.topo);
+            t.table
+                .route_into(
+                    exchange,
+                    routing_key,
+                    message.properties.headers.as_ref(),
+                    route,
+                )
+                .map_err(|e| self.err(e))?;
+            if route.is_empty() {
+                return Ok::<_, BrokerError>(None);
+            }
+            // BCC keys route but are not delivered.
+            if let Some(h) = &mut message.properties.headers {
+                if h.contains("BCC") {
+                    h.remove("BCC");
+                }
+            }
+            let stored = Arc::new(Stored {
+                exchange: exchange.into(),
+                routing_key: routing_key.into(),
+                message: std::mem::take(&mut message),
+            });
+            let mut refused = 0;
+            for q in route.queues() {
+                let cell = t.queues[q.index()].as_ref().expect("routed queue is live");
+                if cell.enqueue(Arc::clone(&stored), ttl, &mut fx) == Enqueued::Refused {
+                    refused += 1;
+                }
+            }
+            Ok(Some((route.len(), refused)))
+        })?;
+        self.dead_letter(fx.dead);
+        Ok(match routed {
+            Some((queues, refused)) => Routed::Queues { queues, refused },
+            None => {
+                self.stats.unroutable.fetch_add(1, Relaxed);
+                Routed::Unroutable(mandatory.then(|| {
+                    self.stats.returned.fetch_add(1, Relaxed);
+                    Returned {
+                        reply_code: super::error::NO_ROUTE,
+                        reply_text: "NO_ROUTE".into(),
+                        exchange: exchange.into(),
+                        routing_key: routing_key.into(),
+                        message,
+                    }
+                }))
+            }
+        })
+    }
+
+    /// Publishes dead letters to their exchanges (and whatever those produce in
+    /// turn), dropping cycles without a rejection and letters whose exchange is
+    /// missing.
+    pub(crate) fn dead_letter(&self, mut work: Vec<DeadLetter>) {
+        let mut route = RouteResult::new();
+        let mut fx = Effects::default();
+        while let Some(dl) = work.pop() {
+            let stored = Arc::new(dl.message(self.timer.clock().wall_seconds()));
+            let keys = dl.keys();
+            let headers = stored.message.properties.headers.as_ref();
+            // With an x-dead-letter-routing-key the original CC keys do not apply.
+            let stripped;
+            let route_headers = match (headers, &dl.routing_key) {
+                (Some(h), Some(_)) if h.contains("CC") => {
+                    let mut h = h.clone();
+                    h.remove("CC");
+                    stripped = h;
+                    Some(&stripped)
+                }
+                _ => headers,
+            };
+            {
+                let t = read(&self.topo);
+                // A missing (or internal) dead-letter exchange drops the message.
+                if t.table
+                    .route_into(&dl.exchange, &keys[0], route_headers, &mut route)
+                    .is_err()
+                {
+                    continue;
+                }
+                for q in route.queues() {
+                    let cell = t.queues[q.index()].as_ref().expect("routed queue is live");
+                    if is_cycle(headers, &cell.name) {
+                        continue;
+                    }
+                    self.stats.dead_lettered.fetch_add(1, Relaxed);
+                    cell.enqueue(Arc::clone(&stored), None, &mut fx);
+                }
+            }
+            work.append(&mut fx.dead);
+        }
+    }
+}
+
+/// ACCESS_REFUSED for exclusive consumers (used by channels).
+pub(crate) fn in_exclusive_use(queue: &str, vhost: &str) -> BrokerError {
+    BrokerError::channel(
+        ACCESS_REFUSED,
+        format!("queue '{queue}' in vhost '{vhost}' in exclusive use"),
+    )
+}
