@@ -196,7 +196,10 @@ pub(crate) fn consumer_priority(args: &FieldTable) -> Result<i32, BrokerError> {
             .as_int()
             .and_then(|n| i32::try_from(n).ok())
             .ok_or_else(|| {
-                BrokerError::channel(PRECONDITION_FAILED, "invalid arg 'x-priority': not an integer")
+                BrokerError::channel(
+                    PRECONDITION_FAILED,
+                    "invalid arg 'x-priority': not an integer",
+                )
             }),
     }
 }

@@ -18,13 +18,23 @@ use super::consumer::{CancelReason, ChannelCredit, Consumer, ConsumerShared, Del
 use super::error::{BrokerError, NOT_ALLOWED, NOT_FOUND, NOT_IMPLEMENTED, PRECONDITION_FAILED};
 use super::message::Message;
 use super::options::{
-    ConsumeOptions, ExchangeDeclare, GetOk, PublishOptions, Published, QueueDeclare,
-    QueueDeclareOk,
+    ConsumeOptions, ExchangeDeclare, GetOk, PublishOptions, Published, QueueDeclare, QueueDeclareOk,
 };
-use super::queue::{Entry, QueueCell};
+use super::queue::{ConsumerRefused, Entry, QueueCell};
 use super::sync::lock;
 use super::vhost::{Routed, VhostInner, in_exclusive_use};
 use crate::{Destination, FieldTable};
+
+/// (prefetch, global prefetch, unacked, consumers with their queue names, confirm mode)
+/// of a channel, for introspection.
+pub(crate) type Snapshot = (u16, u32, usize, Vec<(Arc<ConsumerShared>, Arc<str>)>, bool);
+
+/// Deliveries taken for settling.
+#[derive(Debug)]
+enum Taken {
+    One(Unacked),
+    Many(Vec<Unacked>),
+}
 
 /// A delivery waiting for its ack.
 #[derive(Debug)]
@@ -65,6 +75,8 @@ pub(crate) struct ChannelShared {
     state: Mutex<ChanState>,
     /// Fast check of `state.closed.is_some()`.
     closed: AtomicBool,
+    /// Fast check of `state.confirm`.
+    confirm: AtomicBool,
 }
 
 impl fmt::Debug for ChannelShared {
@@ -115,6 +127,7 @@ impl ChannelShared {
                 closed: None,
             }),
             closed: AtomicBool::new(false),
+            confirm: AtomicBool::new(false),
         })
     }
 
@@ -157,10 +170,7 @@ impl ChannelShared {
             return Ok(name.into());
         }
         lock(&self.state).last_queue.clone().ok_or_else(|| {
-            BrokerError::channel(
-                NOT_FOUND,
-                "no previously declared queue".to_string(),
-            )
+            BrokerError::channel(NOT_FOUND, "no previously declared queue".to_string())
         })
     }
 
@@ -204,10 +214,10 @@ impl ChannelShared {
 
     /// Takes the unacked deliveries `tag` names (`multiple`: every one up to it; tag 0
     /// with `multiple`: all). 406 if the tag is unknown (nothing taken).
-    fn take_unacked(&self, tag: u64, multiple: bool) -> Result<Vec<Unacked>, BrokerError> {
+    fn take_unacked(&self, tag: u64, multiple: bool) -> Result<Taken, BrokerError> {
         let mut st = lock(&self.state);
         if multiple && tag == 0 {
-            return Ok(st.unacked.drain(..).collect());
+            return Ok(Taken::Many(st.unacked.drain(..).collect()));
         }
         let Ok(i) = st.unacked.binary_search_by_key(&tag, |u| u.tag) else {
             return Err(BrokerError::channel(
@@ -216,15 +226,34 @@ impl ChannelShared {
             ));
         };
         if multiple {
-            Ok(st.unacked.drain(..=i).collect())
+            Ok(Taken::Many(st.unacked.drain(..=i).collect()))
         } else {
-            Ok(st.unacked.remove(i).into_iter().collect())
+            Ok(Taken::One(st.unacked.remove(i).expect("found above")))
         }
     }
 
     /// Settles deliveries: ack (`requeue == None`), requeue, or reject/nack without
     /// requeue (dead-letter or drop).
-    fn settle(&self, taken: Vec<Unacked>, requeue: Option<bool>) {
+    fn settle(&self, taken: Taken, requeue: Option<bool>) {
+        let taken = match taken {
+            Taken::One(u) => {
+                // The common case, without allocating.
+                if let Some(c) = &u.consumer {
+                    c.release(1);
+                }
+                if let Some(q) = u.queue {
+                    let one = std::iter::once(u.entry);
+                    match requeue {
+                        None => q.settle(one, false),
+                        Some(true) => q.requeue(one),
+                        Some(false) => q.settle(one, true),
+                    }
+                }
+                self.after_settle();
+                return;
+            }
+            Taken::Many(v) => v,
+        };
         // Return credit first, so dispatch below can use it.
         for u in &taken {
             if let Some(c) = &u.consumer {
@@ -247,6 +276,11 @@ impl ChannelShared {
                 Some(false) => q.settle(entries, true),
             }
         }
+        self.after_settle();
+    }
+
+    /// After credit came back.
+    fn after_settle(&self) {
         if self.credit.limit.load(Relaxed) != 0 {
             // Channel-wide credit came back: every queue this channel consumes from
             // may dispatch again.
@@ -311,7 +345,7 @@ impl ChannelShared {
         for (_, (c, q)) in consumers {
             q.remove_consumer(&c, CancelReason::ChannelClosed);
         }
-        self.settle(unacked.into(), Some(true));
+        self.settle(Taken::Many(unacked.into()), Some(true));
         self.conn.forget_channel(self.id);
     }
 
@@ -320,19 +354,25 @@ impl ChannelShared {
     }
 
     /// (prefetch, global prefetch, unacked, consumers, confirm) for introspection.
-    pub(crate) fn info(&self) -> (u16, u32, usize, Vec<(Arc<ConsumerShared>, Arc<str>)>, bool) {
-        let st = lock(&self.state);
-        let consumers = st
-            .consumers
-            .values()
-            .map(|(c, q)| (Arc::clone(c), Arc::from(&*q.name)))
-            .collect();
+    pub(crate) fn info(&self) -> Snapshot {
+        let (prefetch, unacked, mut consumers, confirm) = {
+            let st = lock(&self.state);
+            let consumers: Vec<_> = st
+                .consumers
+                .values()
+                .map(|(c, q)| (Arc::clone(c), Arc::from(&*q.name)))
+                .collect();
+            (st.prefetch, st.unacked.len(), consumers, st.confirm)
+        };
+        // Consumers of deleted queues are cancelled (checked once the channel's lock,
+        // a leaf, is released).
+        consumers.retain(|(c, _)| c.ended() != Some(CancelReason::QueueDeleted));
         (
-            st.prefetch,
+            prefetch,
             self.credit.limit.load(Relaxed),
-            st.unacked.len(),
+            unacked,
             consumers,
-            st.confirm,
+            confirm,
         )
     }
 }
@@ -659,44 +699,60 @@ impl Channel {
             } else {
                 options.tag.as_str().into()
             };
-            let prefetch = {
-                let st = lock(&s.state);
+            // A consumer whose queue was deleted is over and its tag free again, as
+            // RabbitMQ forgets it when it sends the cancel.
+            let stale = lock(&s.state).consumers.get(&tag).map(|(c, _)| Arc::clone(c));
+            if let Some(stale) = stale.filter(|c| c.ended() == Some(CancelReason::QueueDeleted)) {
+                let mut st = lock(&s.state);
+                if st.consumers.get(&tag).is_some_and(|(c, _)| Arc::ptr_eq(c, &stale)) {
+                    st.consumers.remove(&tag);
+                }
+            }
+            // The tag is checked and taken under one lock: of two concurrent consumes
+            // with one tag, one gets 530.
+            let shared = {
+                let mut st = lock(&s.state);
+                // A close since `run` checked would not cancel a consumer added now.
+                if let Some(cause) = &st.closed {
+                    return Err(cause.as_closed());
+                }
                 if st.consumers.contains_key(&tag) {
                     return Err(BrokerError::connection(
                         NOT_ALLOWED,
                         format!("attempt to reuse consumer tag '{tag}'"),
                     ));
                 }
-                st.prefetch
-            };
-            {
-                let st = lock(&cell.state);
-                let exclusive_there = st.consumers.iter().any(|c| c.consumer.exclusive);
-                if exclusive_there
-                    || (options.exclusive
-                        && (!st.consumers.is_empty() || cell.config.args.single_active_consumer))
-                {
-                    return Err(in_exclusive_use(&queue, &s.vhost().name));
-                }
-            }
-            let shared = Arc::new(ConsumerShared::new(
-                Arc::clone(&tag),
-                options.no_ack,
-                options.exclusive,
-                priority,
-                u32::from(prefetch),
-                Arc::clone(&s.credit),
-                Arc::downgrade(&cell),
-            ));
-            lock(&s.state)
-                .consumers
-                .insert(Arc::clone(&tag), (Arc::clone(&shared), Arc::clone(&cell)));
-            if cell.add_consumer(Arc::clone(&shared)).is_err() {
-                lock(&s.state).consumers.remove(&tag);
-                return Err(BrokerError::channel(
-                    NOT_FOUND,
-                    format!("no queue '{queue}' in vhost '{}'", s.vhost().name),
+                let shared = Arc::new(ConsumerShared::new(
+                    Arc::clone(&tag),
+                    options.no_ack,
+                    options.exclusive,
+                    priority,
+                    u32::from(st.prefetch),
+                    Arc::clone(&s.credit),
+                    Arc::downgrade(&cell),
                 ));
+                st.consumers
+                    .insert(Arc::clone(&tag), (Arc::clone(&shared), Arc::clone(&cell)));
+                shared
+            };
+            // The queue checks exclusivity under its lock (403).
+            match cell.add_consumer(Arc::clone(&shared)) {
+                Ok(()) => {}
+                // Cancelled, or its channel closed, meanwhile: the consume happened and
+                // ended at once (the canceller already removed it from the channel).
+                Err(ConsumerRefused::Ended) => s.check_open()?,
+                Err(refused) => {
+                    lock(&s.state).consumers.remove(&tag);
+                    return Err(match refused {
+                        ConsumerRefused::InExclusiveUse => {
+                            in_exclusive_use(&queue, &s.vhost().name)
+                        }
+                        _ => BrokerError::channel(
+                            NOT_FOUND,
+                            format!("no queue '{queue}' in vhost '{}'", s.vhost().name),
+                        ),
+                    });
+                }
             }
             Ok(Consumer {
                 shared,
@@ -768,6 +824,8 @@ impl Channel {
         message: Message,
         options: PublishOptions,
     ) -> Result<Published, BrokerError> {
+        // Moved once, into the stored message (it is a few hundred bytes).
+        let mut message = message;
         self.shared.run(|s| {
             if options.immediate {
                 return Err(BrokerError::connection(NOT_IMPLEMENTED, "immediate=true"));
@@ -784,11 +842,19 @@ impl Channel {
             }
             let routed = s
                 .vhost()
-                .publish(exchange, routing_key, message, options.mandatory)?;
+                .publish(exchange, routing_key, &mut message, options.mandatory)?;
             let (ack, queues, returned) = match routed {
                 Routed::Queues { queues, refused } => (refused == 0, queues, None),
-                Routed::Unroutable(r) => (true, 0, r),
+                Routed::Unroutable(r) => (true, 0, r.map(|r| *r)),
             };
+            if ack && !s.confirm.load(Relaxed) {
+                return Ok(Published {
+                    seq: None,
+                    ack,
+                    queues,
+                    returned,
+                });
+            }
             let mut st = lock(&s.state);
             let seq = st.confirm.then(|| {
                 st.seq += 1;
@@ -864,6 +930,7 @@ impl Channel {
     pub fn confirm_select(&self) -> Result<(), BrokerError> {
         self.shared.run(|s| {
             lock(&s.state).confirm = true;
+            s.confirm.store(true, Relaxed);
             Ok(())
         })
     }

@@ -190,9 +190,10 @@ impl Connection {
             return Err(cause.as_closed());
         }
         let id = st.next_channel;
-        st.next_channel = st.next_channel.checked_add(1).ok_or_else(|| {
-            BrokerError::channel(CHANNEL_ERROR, "channel numbers exhausted")
-        })?;
+        st.next_channel = st
+            .next_channel
+            .checked_add(1)
+            .ok_or_else(|| BrokerError::channel(CHANNEL_ERROR, "channel numbers exhausted"))?;
         let ch = ChannelShared::new(id, Arc::clone(&self.shared));
         st.channels.insert(id, Arc::downgrade(&ch));
         Ok(Channel { shared: ch })

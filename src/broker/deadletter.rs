@@ -88,7 +88,10 @@ impl DeadLetter {
                 let mut t = FieldTable::new();
                 t.insert("count", FieldValue::LongLongInt(1));
                 t.insert("reason", FieldValue::LongString(reason.into()));
-                t.insert("queue", FieldValue::LongString(self.queue.as_bytes().into()));
+                t.insert(
+                    "queue",
+                    FieldValue::LongString(self.queue.as_bytes().into()),
+                );
                 t.insert("time", FieldValue::Timestamp(now_seconds));
                 t.insert(
                     "exchange",
@@ -129,6 +132,11 @@ impl DeadLetter {
             "x-last-death-exchange",
             FieldValue::LongString(old.exchange.as_bytes().into()),
         );
+        // With a dead-letter routing key the CC keys no longer apply: RabbitMQ removes
+        // the header (checked against RabbitMQ 3.10.8).
+        if self.routing_key.is_some() {
+            headers.remove("CC");
+        }
         props.headers = Some(headers);
         let routing_key = match &self.routing_key {
             Some(k) => k.as_str().into(),
@@ -138,6 +146,11 @@ impl DeadLetter {
             exchange: self.exchange.as_str().into(),
             routing_key,
             message,
+            // A new routing key replaces every original key, BCC included.
+            bcc: match &self.routing_key {
+                Some(_) => None,
+                None => old.bcc.clone(),
+            },
         }
     }
 }

@@ -10,6 +10,27 @@ use super::sync::{lock, read};
 use super::{Broker, Overflow};
 use crate::{Destination, ExchangeKind, FieldTable};
 
+/// A virtual host's counters, as [`Broker::vhost_info`] reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VhostInfo {
+    /// Its name.
+    pub name: String,
+    /// Exchanges, the default and `amq.*` ones included.
+    pub exchanges: usize,
+    /// Queues.
+    pub queues: usize,
+    /// Bindings.
+    pub bindings: usize,
+    /// Messages published to it (accepted by routing, routable or not).
+    pub published: u64,
+    /// Published messages that reached no queue (dropped, or returned if mandatory).
+    pub unroutable: u64,
+    /// Unroutable mandatory messages returned to their publisher.
+    pub returned: u64,
+    /// Dead letters enqueued (one per queue reached).
+    pub dead_lettered: u64,
+}
+
 /// A connection, as [`Broker::connections`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
@@ -145,6 +166,46 @@ fn no_vhost(name: &str) -> BrokerError {
 }
 
 impl Broker {
+    /// A virtual host's sizes and counters.
+    ///
+    /// # Errors
+    ///
+    /// 404 for an unknown vhost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackswitch::broker::{Broker, Message, PublishOptions};
+    ///
+    /// let broker = Broker::new();
+    /// let conn = broker.connect_default();
+    /// let ch = conn.open_channel().unwrap();
+    /// let _ = ch.publish("amq.topic", "nobody.listens", Message::new("x"), PublishOptions::default());
+    /// let v = broker.vhost_info("/").unwrap();
+    /// assert_eq!((v.published, v.unroutable, v.returned), (1, 1, 0));
+    /// ```
+    pub fn vhost_info(&self, vhost: &str) -> Result<VhostInfo, BrokerError> {
+        let v = self.vhost(vhost).ok_or_else(|| no_vhost(vhost))?;
+        let (exchanges, queues, bindings) = {
+            let t = read(&v.topo);
+            (
+                t.table.exchange_count(),
+                t.table.queue_count(),
+                t.table.binding_count(),
+            )
+        };
+        Ok(VhostInfo {
+            name: v.name.clone(),
+            exchanges,
+            queues,
+            bindings,
+            published: v.stats.published.load(Relaxed),
+            unroutable: v.stats.unroutable.load(Relaxed),
+            returned: v.stats.returned.load(Relaxed),
+            dead_lettered: v.stats.dead_lettered.load(Relaxed),
+        })
+    }
+
     /// Open connections, by id.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
         self.live_connections()

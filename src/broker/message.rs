@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::FieldTable;
+use crate::small::SmallBytes;
 
 /// The 14 basic properties of an AMQP 0-9-1 message (class `basic`), all optional.
 ///
@@ -94,14 +95,49 @@ impl Message {
     }
 }
 
+/// A short string stored inline up to 22 bytes (exchange names and routing keys
+/// mostly are): storing a message then costs no allocation for them.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Name(SmallBytes);
+
+impl Name {
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("made from a str")
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(SmallBytes::new(s.as_bytes()))
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
 /// A message as stored in queues: shared by every queue it was routed to.
 #[derive(Debug)]
 pub(crate) struct Stored {
     /// The exchange it was published to.
-    pub(crate) exchange: Box<str>,
+    pub(crate) exchange: Name,
     /// The routing key it was published with.
-    pub(crate) routing_key: Box<str>,
+    pub(crate) routing_key: Name,
     pub(crate) message: Message,
+    /// The `BCC` header it was published with: removed from the delivered headers, but
+    /// its keys still route the message when it is dead-lettered with its original
+    /// keys (as RabbitMQ does).
+    pub(crate) bcc: Option<Box<crate::FieldValue>>,
 }
 
 pub(crate) type StoredRef = Arc<Stored>;
@@ -126,7 +162,15 @@ mod tests {
         assert_eq!(parse_expiration("0"), Some(0));
         assert_eq!(parse_expiration("60000"), Some(60_000));
         assert_eq!(parse_expiration("315360000000"), Some(315_360_000_000));
-        for bad in ["", "-1", "1.5", " 1", "abc", "315360000001", "9999999999999"] {
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            " 1",
+            "abc",
+            "315360000001",
+            "9999999999999",
+        ] {
             assert_eq!(parse_expiration(bad), None, "{bad:?}");
         }
     }

@@ -72,6 +72,7 @@ mod clock;
 mod connection;
 mod consumer;
 mod deadletter;
+mod definitions;
 
 mod error;
 mod info;
@@ -95,9 +96,10 @@ pub use consumer::{
     BUFFER_CAP, CancelReason, Consumer, Delivery, RecvError, RecvTimeoutError, TryRecvError,
 };
 
+pub use definitions::{DefinitionsError, ImportReport};
 pub use error::{BrokerError, Scope};
 pub use info::{
-    BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, QueueInfo,
+    BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, QueueInfo, VhostInfo,
 };
 pub use message::{Message, Properties};
 pub use options::{
@@ -314,10 +316,7 @@ impl Broker {
     /// 530 NOT_ALLOWED (connection error) for an unknown vhost.
     pub fn connect(&self, options: ConnectOptions) -> Result<Connection, BrokerError> {
         let vhost = self.vhost(&options.vhost).ok_or_else(|| {
-            BrokerError::connection(
-                NOT_ALLOWED,
-                format!("vhost {} not found", options.vhost),
-            )
+            BrokerError::connection(NOT_ALLOWED, format!("vhost {} not found", options.vhost))
         })?;
         let id = self.inner.next_connection.fetch_add(1, Relaxed);
         let shared = ConnShared::new(

@@ -126,6 +126,21 @@ pub(crate) struct QueueState {
     expiry_scheduled: bool,
     /// The earliest head deadline the timer will wake this queue for.
     head_scheduled: Option<u64>,
+    /// A message with a per-message TTL was enqueued once: from then on every
+    /// operation reads the clock (a queue without TTLs never does).
+    ttl_seen: bool,
+}
+
+/// Why a queue refused a new consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConsumerRefused {
+    /// The queue was deleted meanwhile (404).
+    Deleted,
+    /// The consumer's channel closed meanwhile.
+    Ended,
+    /// It has an exclusive consumer, or an exclusive consumer asked to join a queue
+    /// with consumers or with single active consumer (403).
+    InExclusiveUse,
 }
 
 /// What happened to a message offered to a queue.
@@ -162,6 +177,7 @@ impl QueueCell {
                 last_used: now,
                 expiry_scheduled: false,
                 head_scheduled: None,
+                ttl_seen: false,
             }),
             stats: QueueStats::default(),
             vhost,
@@ -171,7 +187,8 @@ impl QueueCell {
         if let Some(ms) = q.config.args.expires {
             let mut st = lock(&q.state);
             st.expiry_scheduled = true;
-            q.timer.schedule(now + ms, Task::Expires(Arc::downgrade(&q)));
+            q.timer
+                .schedule(now + ms, Task::Expires(Arc::downgrade(&q)));
         }
         q
     }
@@ -182,6 +199,17 @@ impl QueueCell {
 
     fn now(&self) -> u64 {
         self.timer.now()
+    }
+
+    /// Whether messages of this queue can expire (so the clock matters).
+    fn may_expire(&self, st: &QueueState) -> bool {
+        self.config.args.message_ttl.is_some() || st.ttl_seen
+    }
+
+    /// The time, for operations that only need it when messages can expire: 0
+    /// otherwise (no entry has a deadline then).
+    fn now_if_ttl(&self, st: &QueueState) -> u64 {
+        if self.may_expire(st) { self.now() } else { 0 }
     }
 
     fn level_of(&self, msg: &StoredRef) -> u8 {
@@ -198,12 +226,15 @@ impl QueueCell {
         per_message_ttl: Option<u64>,
         fx: &mut Effects,
     ) -> Enqueued {
-        let now = self.now();
         let ttl = match (self.config.args.message_ttl, per_message_ttl) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         let mut st = lock(&self.state);
+        if per_message_ttl.is_some() {
+            st.ttl_seen = true;
+        }
+        let now = self.now_if_ttl(&st);
         if st.deleted {
             return Enqueued::Accepted;
         }
@@ -285,6 +316,9 @@ impl QueueCell {
     /// Drops or dead-letters expired messages at the head of every priority level, and
     /// asks the timer to come back for the next head deadline.
     fn expire(self: &Arc<Self>, st: &mut QueueState, now: u64, fx: &mut Effects) {
+        if !self.may_expire(st) {
+            return;
+        }
         for level in 0..st.ready.len() {
             while st.ready[level].front().is_some_and(|e| e.expired(now)) {
                 let e = st.ready[level].pop_front().expect("front exists");
@@ -337,7 +371,11 @@ impl QueueCell {
                 true
             } else {
                 // Used since: come back when it could next expire.
-                let at = if st.consumers.is_empty() { due } else { now + ms };
+                let at = if st.consumers.is_empty() {
+                    due
+                } else {
+                    now + ms
+                };
                 self.timer.schedule(at, Task::Expires(Arc::downgrade(self)));
                 false
             }
@@ -374,7 +412,11 @@ impl QueueCell {
         while st.ready_count > 0 && !st.consumers.is_empty() {
             let Some(i) = self.pick(st) else { return };
             let Some(e) = self.pop_ready(st) else { return };
-            if e.expired(now) {
+            // A message published just now with TTL 0 (deadline == now, the newest in
+            // the queue, never delivered) still goes to a waiting consumer: RabbitMQ
+            // offers a new message to consumers before it checks expiry.
+            let fresh = !e.redelivered && e.seq + 1 == st.next_seq && e.deadline == Some(now);
+            if e.expired(now) && !fresh {
                 self.discard(e, Reason::Expired, fx);
                 continue;
             }
@@ -418,12 +460,27 @@ impl QueueCell {
     }
 
     /// Adds a consumer and dispatches to it.
-    pub(crate) fn add_consumer(self: &Arc<Self>, c: Arc<ConsumerShared>) -> Result<(), ()> {
+    pub(crate) fn add_consumer(
+        self: &Arc<Self>,
+        c: Arc<ConsumerShared>,
+    ) -> Result<(), ConsumerRefused> {
         let mut fx = Effects::default();
         {
             let mut st = lock(&self.state);
             if st.deleted {
-                return Err(());
+                return Err(ConsumerRefused::Deleted);
+            }
+            // Its channel closed meanwhile (and could not remove it yet): adding it would
+            // strand messages in its buffer.
+            if c.ended().is_some() {
+                return Err(ConsumerRefused::Ended);
+            }
+            // Checked under the queue's lock: two concurrent consumes cannot both pass.
+            if st.consumers.iter().any(|s| s.consumer.exclusive)
+                || (c.exclusive
+                    && (!st.consumers.is_empty() || self.config.args.single_active_consumer))
+            {
+                return Err(ConsumerRefused::InExclusiveUse);
             }
             st.ever_consumed = true;
             self.touch(&mut st);
@@ -431,7 +488,7 @@ impl QueueCell {
                 consumer: c,
                 stamp: 0,
             });
-            let now = self.now();
+            let now = self.now_if_ttl(&st);
             self.dispatch(&mut st, now, &mut fx);
             self.expire(&mut st, now, &mut fx);
         }
@@ -479,7 +536,7 @@ impl QueueCell {
 
     /// Settles unacked messages of this queue (ack, or reject/nack without requeue
     /// when `dead` is set) and dispatches with the freed credit.
-    pub(crate) fn settle(self: &Arc<Self>, entries: Vec<Entry>, reject: bool) {
+    pub(crate) fn settle(self: &Arc<Self>, entries: impl IntoIterator<Item = Entry>, reject: bool) {
         let mut fx = Effects::default();
         {
             let mut st = lock(&self.state);
@@ -497,7 +554,7 @@ impl QueueCell {
                 }
             }
             if !st.deleted {
-                let now = self.now();
+                let now = self.now_if_ttl(&st);
                 self.dispatch(&mut st, now, &mut fx);
                 self.expire(&mut st, now, &mut fx);
             }
@@ -506,7 +563,7 @@ impl QueueCell {
     }
 
     /// Puts unacked messages back at their original positions, marked redelivered.
-    pub(crate) fn requeue(self: &Arc<Self>, entries: Vec<Entry>) {
+    pub(crate) fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = Entry>) {
         let mut fx = Effects::default();
         {
             let mut st = lock(&self.state);
@@ -520,7 +577,7 @@ impl QueueCell {
                 st.insert_back(e);
             }
             if !st.deleted {
-                let now = self.now();
+                let now = self.now_if_ttl(&st);
                 self.dispatch(&mut st, now, &mut fx);
                 self.expire(&mut st, now, &mut fx);
             }
@@ -538,7 +595,7 @@ impl QueueCell {
             }
             self.memory.fetch_add(e.size(), Relaxed);
             st.insert_back(e);
-            let now = self.now();
+            let now = self.now_if_ttl(&st);
             self.dispatch(&mut st, now, &mut fx);
             self.expire(&mut st, now, &mut fx);
         }
@@ -553,7 +610,7 @@ impl QueueCell {
             if st.deleted {
                 return;
             }
-            let now = self.now();
+            let now = self.now_if_ttl(&st);
             self.dispatch(&mut st, now, &mut fx);
             self.expire(&mut st, now, &mut fx);
         }
@@ -583,11 +640,13 @@ impl QueueCell {
                 if e.redelivered {
                     self.stats.redelivered.fetch_add(1, Relaxed);
                 }
-                got = Some((e, st.ready_count));
+                got = Some(e);
                 break;
             }
             self.expire(&mut st, now, &mut fx);
-            got
+            // The count left is taken once expired messages at the new head are gone
+            // (as RabbitMQ's basic.get-ok).
+            got.map(|e| (e, st.ready_count))
         };
         self.finish(fx);
         got
@@ -671,5 +730,48 @@ impl QueueState {
         for l in &self.ready {
             assert!(l.iter().zip(l.iter().skip(1)).all(|(a, b)| a.seq < b.seq));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::FieldTable;
+    use crate::broker::{
+        Broker, ConsumeOptions, Message, PublishOptions, QueueDeclare, sync::lock, sync::read,
+    };
+
+    /// Requeues in any order restore the original order, and the counts stay true.
+    #[test]
+    fn requeue_restores_order_and_counts() {
+        let broker = Broker::new();
+        let conn = broker.connect_default();
+        let ch = conn.open_channel().unwrap();
+        let mut args = FieldTable::new();
+        args.insert("x-max-priority", 3);
+        ch.queue_declare(
+            "q",
+            &QueueDeclare {
+                arguments: args,
+                ..QueueDeclare::default()
+            },
+        )
+        .unwrap();
+        for i in 0..6u8 {
+            let m = Message::new(vec![i; usize::from(i) + 1]).with_priority(i % 3);
+            let p = ch.publish("", "q", m, PublishOptions::default()).unwrap();
+            assert_eq!(p.queues, 1);
+        }
+        let c = ch.consume("q", &ConsumeOptions::default()).unwrap();
+        let tags: Vec<u64> = (0..6).map(|_| c.recv().unwrap().delivery_tag()).collect();
+        drop(c);
+        for t in [tags[3], tags[0], tags[5], tags[1], tags[4], tags[2]] {
+            ch.reject(t, true).unwrap();
+        }
+        let vhost = broker.vhost("/").unwrap();
+        let cell = read(&vhost.topo).queue("q").cloned().unwrap();
+        let st = lock(&cell.state);
+        st.check();
+        assert_eq!(st.ready_count, 6);
+        assert_eq!(st.unacked, 0);
     }
 }

@@ -12,16 +12,13 @@ use std::sync::{Arc, RwLock, Weak};
 use super::args::{QueueArgs, check_equivalent};
 use super::clock::Timer;
 use super::deadletter::{DeadLetter, is_cycle};
-use super::error::{
-    ACCESS_REFUSED, BrokerError, NOT_FOUND, PRECONDITION_FAILED, RESOURCE_LOCKED,
-};
+use super::error::{ACCESS_REFUSED, BrokerError, NOT_FOUND, PRECONDITION_FAILED, RESOURCE_LOCKED};
 use super::message::{Message, Stored, parse_expiration};
 use super::queue::{Effects, Enqueued, QueueCell, QueueConfig};
 use super::sync::{read, write};
 use super::{ExchangeDeclare, QueueDeclare, QueueDeclareOk, Returned};
 use crate::{
-    Destination, ExchangeKind, ExchangeOptions, FieldTable, RouteResult,
-    RoutingTable, TableOptions,
+    Destination, ExchangeKind, ExchangeOptions, FieldTable, RouteResult, RoutingTable, TableOptions,
 };
 
 thread_local! {
@@ -71,7 +68,7 @@ pub(crate) enum Routed {
     /// Delivered to `queues` queues; `refused` of them refused it (`reject-publish`).
     Queues { queues: usize, refused: usize },
     /// Routed nowhere; the message comes back when it was mandatory.
-    Unroutable(Option<Returned>),
+    Unroutable(Option<Box<Returned>>),
 }
 
 fn not_found(kind: &str, name: &str, vhost: &str) -> BrokerError {
@@ -136,7 +133,10 @@ impl VhostInner {
                 _ => {
                     return Err(BrokerError::channel(
                         PRECONDITION_FAILED,
-                        format!("invalid arg 'alternate-exchange' for exchange '{name}' in vhost '{}': not a string", self.name),
+                        format!(
+                            "invalid arg 'alternate-exchange' for exchange '{name}' in vhost '{}': not a string",
+                            self.name
+                        ),
                     ));
                 }
             },
@@ -386,7 +386,7 @@ impl VhostInner {
         &self,
         exchange: &str,
         routing_key: &str,
-        mut message: Message,
+        message: &mut Message,
         mandatory: bool,
     ) -> Result<Routed, BrokerError> {
         let ttl = match &message.properties.expiration {
@@ -420,15 +420,15 @@ impl VhostInner {
                 return Ok::<_, BrokerError>(None);
             }
             // BCC keys route but are not delivered.
-            if let Some(h) = &mut message.properties.headers {
-                if h.contains("BCC") {
-                    h.remove("BCC");
-                }
-            }
+            let bcc = match &mut message.properties.headers {
+                Some(h) if h.contains("BCC") => h.remove("BCC").map(Box::new),
+                _ => None,
+            };
             let stored = Arc::new(Stored {
                 exchange: exchange.into(),
                 routing_key: routing_key.into(),
-                message: std::mem::take(&mut message),
+                message: std::mem::take(message),
+                bcc,
             });
             let mut refused = 0;
             for q in route.queues() {
@@ -446,13 +446,13 @@ impl VhostInner {
                 self.stats.unroutable.fetch_add(1, Relaxed);
                 Routed::Unroutable(mandatory.then(|| {
                     self.stats.returned.fetch_add(1, Relaxed);
-                    Returned {
+                    Box::new(Returned {
                         reply_code: super::error::NO_ROUTE,
                         reply_text: "NO_ROUTE".into(),
                         exchange: exchange.into(),
                         routing_key: routing_key.into(),
-                        message,
-                    }
+                        message: std::mem::take(message),
+                    })
                 }))
             }
         })
@@ -461,23 +461,29 @@ impl VhostInner {
     /// Publishes dead letters to their exchanges (and whatever those produce in
     /// turn), dropping cycles without a rejection and letters whose exchange is
     /// missing.
-    pub(crate) fn dead_letter(&self, mut work: Vec<DeadLetter>) {
+    pub(crate) fn dead_letter(&self, work: Vec<DeadLetter>) {
+        if work.is_empty() {
+            return;
+        }
         let mut route = RouteResult::new();
         let mut fx = Effects::default();
-        while let Some(dl) = work.pop() {
+        // First in, first out: a batch (expired heads, a multiple nack) is dead-lettered
+        // in queue order.
+        let mut work: std::collections::VecDeque<DeadLetter> = work.into();
+        while let Some(dl) = work.pop_front() {
             let stored = Arc::new(dl.message(self.timer.clock().wall_seconds()));
             let keys = dl.keys();
             let headers = stored.message.properties.headers.as_ref();
-            // With an x-dead-letter-routing-key the original CC keys do not apply.
-            let stripped;
-            let route_headers = match (headers, &dl.routing_key) {
-                (Some(h), Some(_)) if h.contains("CC") => {
-                    let mut h = h.clone();
-                    h.remove("CC");
-                    stripped = h;
-                    Some(&stripped)
+            // Without an x-dead-letter-routing-key the original BCC keys route too.
+            let with_bcc;
+            let route_headers = match &stored.bcc {
+                Some(bcc) => {
+                    let mut h = headers.cloned().unwrap_or_default();
+                    h.insert("BCC", (**bcc).clone());
+                    with_bcc = h;
+                    Some(&with_bcc)
                 }
-                _ => headers,
+                None => headers,
             };
             {
                 let t = read(&self.topo);
@@ -497,7 +503,7 @@ impl VhostInner {
                     cell.enqueue(Arc::clone(&stored), None, &mut fx);
                 }
             }
-            work.append(&mut fx.dead);
+            work.extend(fx.dead.drain(..));
         }
     }
 }
