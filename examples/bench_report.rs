@@ -543,6 +543,39 @@ fn svg(rows: &[Row], workload: &str, path: &str) -> std::io::Result<()> {
     std::fs::write(path, out)
 }
 
+/// T7: the in-process broker, publish -> route -> enqueue -> deliver -> ack of
+/// 16-byte bodies through a topic exchange, beside the floor `channel_hop` (a bare
+/// crossbeam channel), 1 and 1,000 queues, 1 and 2 threads. Best of `rounds` batches.
+fn broker_rows(s: &Settings) -> Vec<Value> {
+    use common::broker::{Setup, broker_one_thread, broker_two_threads, channel_hop};
+    let n: u64 = if s.full { 50_000 } else { 10_000 };
+    let best = |f: &dyn Fn() -> Duration| {
+        (0..s.rounds.max(3))
+            .map(|_| f().as_nanos() as f64 / n as f64)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let mut rows = Vec::new();
+    for threads in [1usize, 2] {
+        let floor = best(&|| channel_hop(n, threads));
+        for queues in [1usize, 1_000] {
+            let setup = Setup::new(queues, if threads == 1 { 1 } else { 0 });
+            let ours = best(&|| match threads {
+                1 => broker_one_thread(&setup, n),
+                _ => broker_two_threads(&setup, n),
+            });
+            rows.push(json!({
+                "queues": queues,
+                "threads": threads,
+                "ours_ns_per_msg": ours,
+                "floor_ns_per_msg": floor,
+                "ratio": ours / floor,
+                "msgs_per_s": 1e9 / ours,
+            }));
+        }
+    }
+    rows
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let full = args.iter().any(|a| a == "--full");
@@ -604,7 +637,7 @@ fn main() {
 
     let mut progress = Progress {
         done: 0,
-        total: plan.len() * 3 + 3,
+        total: plan.len() * 3 + 4,
         start: Instant::now(),
     };
     let mut rows = Vec::new();
@@ -616,6 +649,8 @@ fn main() {
     let t4 = hashes(&s);
     progress.step("T5: churn");
     let t5 = churn(250_000, &s);
+    progress.step("T7: broker");
+    let t7 = broker_rows(&s);
     progress.step("done");
     progress.finish();
 
@@ -639,6 +674,21 @@ fn main() {
         t5["route_during_churn"][1]["ratio"].as_f64().unwrap_or(0.0),
     );
     println!(
+        "\nT7: broker in process, publish + route + enqueue + deliver + ack per 16-byte message, beside floor/channel_hop (crossbeam send + recv), same run:\n"
+    );
+    println!("| queues | threads | ours ns/msg | msgs/s | floor ns/msg | ours/floor |\n|---|---|---|---|---|---|");
+    for r in &t7 {
+        println!(
+            "| {} | {} | {:.0} | {:.2}M | {:.0} | {:.1}x |",
+            r["queues"],
+            r["threads"],
+            r["ours_ns_per_msg"].as_f64().unwrap_or(0.0),
+            r["msgs_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+            r["floor_ns_per_msg"].as_f64().unwrap_or(0.0),
+            r["ratio"].as_f64().unwrap_or(0.0),
+        );
+    }
+    println!(
         "\nn/a: the peer cannot express the workload's patterns or keys; >limit: too slow to time; capped sizes are listed in the JSON."
     );
 
@@ -654,6 +704,7 @@ fn main() {
             })).collect::<Vec<_>>(),
             "t4_hashes": t4.iter().map(|(n, ns)| json!({"hashes": n, "ns": ns})).collect::<Vec<_>>(),
             "t5_churn": t5,
+            "t7_broker": t7,
         });
         std::fs::write(
             &path,

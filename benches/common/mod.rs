@@ -1,6 +1,8 @@
 //! Shared by the criterion benches and the `bench_report` example: workloads, floors and
 //! contenders behind one routing interface, and the answer check run before timing.
 
+#[cfg(feature = "broker")]
+pub mod broker;
 pub mod peers;
 pub mod timing;
 pub mod workloads;
