@@ -118,6 +118,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "server")]
+pub mod amqp;
 mod bitset;
 #[cfg(feature = "broker")]
 pub mod broker;

@@ -21,6 +21,10 @@
 //! key gets `null` in `matches`. This is the format of the RabbitMQ oracle in
 //! `shared/tools/rabbit/oracle.py`, so both outputs can be diffed.
 //!
+//! `trackswitch serve [--listen ADDR] [--config FILE] [--definitions FILE]` runs the
+//! AMQP 0-9-1 server (feature `server`) on `ADDR` (default `127.0.0.1:5672`) until
+//! Ctrl-C, then closes every connection with 320 CONNECTION_FORCED.
+//!
 //! Exit status: 0 on success; 2 on a usage error or invalid input (unreadable file, bad
 //! JSON, wrong shape, unknown field or exchange type), with a one-line message on stderr;
 //! 1 on an internal error or when the output cannot be written.
@@ -37,6 +41,7 @@ use trackswitch::{
 };
 
 const USAGE: &str = r##"usage: trackswitch match [FILE]
+       trackswitch serve [--listen ADDR] [--config FILE] [--definitions FILE]
        trackswitch help
 
 commands:
@@ -49,6 +54,13 @@ commands:
                 matches[k] lists, ascending, the patterns whose queue key k reaches. A
                 refused pattern or key (over 255 bytes of UTF-8, or a lone surrogate) is
                 listed as {"index": i, "error": "..."}; a refused key's matches are null.
+  serve         Run the AMQP 0-9-1 server (feature "server") until Ctrl-C.
+                --listen ADDR       address to listen on (default 127.0.0.1:5672)
+                --config FILE       JSON: {"users": [...], "vhosts": [...], "limits": {...}}
+                                    (default: user guest/guest, from loopback only)
+                --definitions FILE  RabbitMQ-style definitions to load at start
+                Logs one line per connection open and close (RUST_LOG-style level
+                from TRACKSWITCH_LOG, default info).
   help          Print this help.
 
 exit status: 0 ok, 2 usage error or invalid input, 1 internal or output error
@@ -118,6 +130,8 @@ fn run(args: &[OsString]) -> Result<(), Failure> {
     match command.to_str() {
         Some("help" | "-h" | "--help") => print_usage(),
         Some("match") => run_match(rest),
+        #[cfg(feature = "server")]
+        Some("serve") => serve::run(rest),
         _ => Err(Failure::usage(format!(
             "unknown command {}",
             command.to_string_lossy()
@@ -423,4 +437,100 @@ fn unicode_escape(body: &[u8]) -> Option<u16> {
         return None;
     }
     u16::from_str_radix(hex, 16).ok()
+}
+
+/// `trackswitch serve`.
+#[cfg(feature = "server")]
+mod serve {
+    use std::ffi::OsString;
+
+    use trackswitch::amqp::{Server, ServerConfig};
+    use trackswitch::broker::Broker;
+
+    use super::Failure;
+
+    pub(super) fn run(args: &[OsString]) -> Result<(), Failure> {
+        let mut listen = "127.0.0.1:5672".to_owned();
+        let mut config_file = None;
+        let mut definitions = None;
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let flag = arg.to_str().unwrap_or_default();
+            if matches!(flag, "-h" | "--help") {
+                return super::print_usage();
+            }
+            let mut value = || {
+                it.next()
+                    .and_then(|v| v.to_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| Failure::usage(format!("{flag} needs a value")))
+            };
+            match flag {
+                "--listen" => listen = value()?,
+                "--config" => config_file = Some(value()?),
+                "--definitions" => definitions = Some(value()?),
+                _ => {
+                    return Err(Failure::usage(format!(
+                        "unknown serve option {}",
+                        arg.to_string_lossy()
+                    )));
+                }
+            }
+        }
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::input(format!("cannot read {path}: {e}")))
+        };
+        let config = match &config_file {
+            Some(path) => ServerConfig::from_json(&read(path)?)
+                .map_err(|e| Failure::input(format!("{path}: {e}")))?,
+            None => ServerConfig::default(),
+        };
+        let filter = std::env::var("TRACKSWITCH_LOG").unwrap_or_else(|_| "info".into());
+        let level = filter
+            .parse::<tracing::Level>()
+            .unwrap_or(tracing::Level::INFO);
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init();
+        let broker = Broker::new();
+        if let Some(path) = &definitions {
+            let report = broker
+                .import_definitions(&read(path)?)
+                .map_err(|e| Failure::input(format!("{path}: {e}")))?;
+            for warning in &report.warnings {
+                tracing::warn!(file = %path, "{warning}");
+            }
+            tracing::info!(
+                file = %path,
+                exchanges = report.exchanges,
+                queues = report.queues,
+                bindings = report.bindings,
+                "definitions loaded"
+            );
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::internal(format!("cannot start the runtime: {e}")))?;
+        runtime.block_on(async move {
+            let server = Server::bind(listen.as_str(), broker, config)
+                .await
+                .map_err(|e| Failure::input(format!("cannot listen on {listen}: {e}")))?;
+            let stop = server.shutdown_handle();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    tracing::info!("interrupted; closing connections");
+                }
+                stop.shutdown();
+            });
+            server
+                .run()
+                .await
+                .map_err(|e| Failure::internal(format!("server failed: {e}")))
+        })
+    }
 }

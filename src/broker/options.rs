@@ -136,7 +136,6 @@ pub struct Returned {
 /// What a publish did. Routing is synchronous: when `publish` returns, the message is
 /// in every queue it reached, and in confirm mode its confirm is decided.
 #[derive(Debug, Clone, PartialEq)]
-#[must_use = "a returned message or a confirm nack is only reported here"]
 pub struct Published {
     /// The publish sequence number in confirm mode (from 1 per channel).
     pub seq: Option<u64>,

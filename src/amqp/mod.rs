@@ -1,0 +1,205 @@
+//! An AMQP 0-9-1 server for the embedded [broker](crate::broker) (feature `server`).
+//!
+//! Unmodified clients (pika, aiormq, lapin) talk to the broker over TCP as if it were
+//! RabbitMQ: handshake with PLAIN or AMQPLAIN, heartbeats, channels, every method of
+//! the exchange, queue, basic and confirm classes, publisher confirms, mandatory
+//! returns, consumer-cancel notifications and `connection.blocked`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use trackswitch::amqp::{Server, ServerConfig};
+//! use trackswitch::broker::Broker;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let server = Server::bind("127.0.0.1:5672", Broker::new(), ServerConfig::default()).await?;
+//! let stop = server.shutdown_handle();
+//! tokio::spawn(async move {
+//!     let _ = tokio::signal::ctrl_c().await;
+//!     stop.shutdown();
+//! });
+//! server.run().await
+//! # }
+//! ```
+//!
+//! # How it is built
+//!
+//! One tokio task per connection owns all of that connection's channel state (no
+//! locks); a writer task per connection owns the socket's write half behind a queue
+//! bounded in bytes. The connection task selects over socket reads, consumer
+//! deliveries (taken from the broker only while the writer queue has room: that is the
+//! backpressure toward the broker's per-consumer buffers), a heartbeat deadline, a
+//! timer and shutdown.
+//!
+//! - `codec`: the only user of `amq-protocol`; payloads in and out.
+//! - `reader`: framing: bytes in arbitrary chunks, frames out, sizes checked before
+//!   anything is buffered; memory bounded by two frames.
+//! - `content`: per-channel reassembly of publish + header + body frames, the
+//!   message-size limit checked on the header.
+//! - `connection`, `writer`: the two tasks of a connection.
+//!
+//! # Limits
+//!
+//! See [`Limits`]: frame_max, channel_max, message size, connections, handshake
+//! deadline, bytes queued per connection, write timeout, memory watermark. Nothing a
+//! client sends makes the server panic or allocate without bound.
+//!
+//! # Deviations from RabbitMQ
+//!
+//! - Transactions (`tx.*`) and `channel.flow active=false` close the connection with
+//!   540 NOT_IMPLEMENTED.
+//! - Above the memory watermark a connection that publishes is held whole (its
+//!   consumers' acks included) until memory drops, as RabbitMQ's blocked readers.
+
+mod auth;
+mod codec;
+mod config;
+mod connection;
+mod content;
+#[doc(hidden)]
+pub mod fuzz;
+mod method;
+mod reader;
+mod writer;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+pub use auth::{User, hash_password};
+pub use config::{ConfigError, Limits, ServerConfig};
+
+use crate::broker::Broker;
+
+/// What every connection task shares.
+#[derive(Debug)]
+struct Shared {
+    broker: Broker,
+    config: ServerConfig,
+}
+
+/// An AMQP 0-9-1 server bound to a TCP address (see the [module docs](self)).
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .field("limits", &self.shared.config.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a running [`Server`]: connections get Close 320 CONNECTION_FORCED, and
+/// [`Server::run`] returns once they are gone (or after a grace period).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+impl ShutdownHandle {
+    /// Asks the server to stop. Calling it again does nothing.
+    pub fn shutdown(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Server {
+    /// Binds the listener and adds the configured vhosts to `broker`.
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound.
+    pub async fn bind(
+        addr: impl ToSocketAddrs,
+        broker: Broker,
+        config: ServerConfig,
+    ) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        for vhost in &config.vhosts {
+            broker.add_vhost(vhost);
+        }
+        let (tx, _) = watch::channel(false);
+        Ok(Server {
+            listener,
+            shared: Arc::new(Shared { broker, config }),
+            shutdown: Arc::new(tx),
+        })
+    }
+
+    /// The bound address (useful after binding port 0).
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The broker behind the server.
+    pub fn broker(&self) -> &Broker {
+        &self.shared.broker
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(Arc::clone(&self.shutdown))
+    }
+
+    /// Accepts and serves connections until [`ShutdownHandle::shutdown`].
+    ///
+    /// # Errors
+    ///
+    /// None at present: accept errors (e.g. out of file descriptors) are logged and
+    /// retried after a pause.
+    pub async fn run(self) -> io::Result<()> {
+        let limits = self.shared.config.limits.clone();
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let mut tasks = JoinSet::new();
+        let mut stop = self.shutdown.subscribe();
+        tracing::info!(addr = ?self.listener.local_addr().ok(), "listening");
+        loop {
+            tokio::select! {
+                () = async { let _ = stop.wait_for(|&s| s).await; } => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                            tracing::warn!(%peer, max = limits.max_connections, "connection limit reached; refusing");
+                            drop(stream);
+                            continue;
+                        };
+                        let shared = Arc::clone(&self.shared);
+                        let rx = self.shutdown.subscribe();
+                        tasks.spawn(async move {
+                            connection::serve(stream, peer, shared, rx).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        drop(self.listener);
+        // Connections got 320 and wait a little for Close-Ok; give them that long.
+        let grace = limits.close_linger + Duration::from_secs(2);
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tasks.abort_all();
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! The AMQP server against hand-written bytes: protocol header negotiation, frame
+//! errors, and backpressure toward a consumer that stops reading. Each test starts its
+//! own server on `127.0.0.1:0`; every wait is bounded.
+#![cfg(feature = "server")]
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::timeout;
+use trackswitch::amqp::{Limits, Server, ServerConfig, ShutdownHandle};
+use trackswitch::broker::{Broker, Message, PublishOptions, QueueDeclare};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn start(
+    config: ServerConfig,
+) -> (
+    std::net::SocketAddr,
+    Broker,
+    ShutdownHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let broker = Broker::new();
+    let server = Server::bind("127.0.0.1:0", broker.clone(), config)
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let stop = server.shutdown_handle();
+    (addr, broker, stop, tokio::spawn(server.run()))
+}
+
+fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![kind];
+    f.extend_from_slice(&channel.to_be_bytes());
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    f.extend_from_slice(payload);
+    f.push(0xCE);
+    f
+}
+
+fn method(channel: u16, class: u16, id: u16, args: &[u8]) -> Vec<u8> {
+    let mut p = class.to_be_bytes().to_vec();
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(args);
+    frame(1, channel, &p)
+}
+
+fn short(s: &str) -> Vec<u8> {
+    let mut v = vec![s.len() as u8];
+    v.extend_from_slice(s.as_bytes());
+    v
+}
+
+/// Header, Start-Ok (PLAIN guest/guest), Tune-Ok, Open: a pipelined handshake.
+fn handshake(frame_max: u32) -> Vec<u8> {
+    let mut out = b"AMQP\x00\x00\x09\x01".to_vec();
+    let mut start_ok = vec![0, 0, 0, 0]; // empty client properties
+    start_ok.extend(short("PLAIN"));
+    let response = b"\0guest\0guest";
+    start_ok.extend_from_slice(&(response.len() as u32).to_be_bytes());
+    start_ok.extend_from_slice(response);
+    start_ok.extend(short("en_US"));
+    out.extend(method(0, 10, 11, &start_ok));
+    let mut tune_ok = 0u16.to_be_bytes().to_vec();
+    tune_ok.extend_from_slice(&frame_max.to_be_bytes());
+    tune_ok.extend_from_slice(&0u16.to_be_bytes());
+    out.extend(method(0, 10, 31, &tune_ok));
+    let mut open = short("/");
+    open.extend([0, 0]);
+    out.extend(method(0, 10, 40, &open));
+    out
+}
+
+/// Everything the server sends until it closes the socket.
+async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let _ = timeout(LIMIT, stream.read_to_end(&mut got))
+        .await
+        .expect("server closes in time");
+    got
+}
+
+/// The reply code of the first Connection.Close in `bytes`.
+fn close_code(bytes: &[u8]) -> Option<u16> {
+    let mut rest = bytes;
+    if rest.starts_with(b"AMQP") {
+        return None;
+    }
+    while rest.len() >= 8 {
+        let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
+        let payload = rest.get(7..7 + size)?;
+        if rest[0] == 1 && payload.len() >= 6 && payload[..4] == [0, 10, 0, 50] {
+            return Some(u16::from_be_bytes([payload[4], payload[5]]));
+        }
+        rest = &rest[8 + size..];
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_protocol_header_gets_ours_back() {
+    let (addr, _broker, stop, task) = start(ServerConfig::default()).await;
+    for bad in [&b"AMQP\x01\x01\x00\x09"[..], b"GET / HTTP/1.1\r\n\r\n"] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(bad).await.unwrap();
+        assert_eq!(read_to_end(&mut s).await, b"AMQP\x00\x00\x09\x01");
+    }
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_errors_close_the_connection_with_501_or_505() {
+    let (addr, _broker, stop, task) = start(ServerConfig::default()).await;
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        (
+            "frame larger than frame_max",
+            vec![3, 0, 1, 0x10, 0, 0, 0],
+            501,
+        ),
+        (
+            "bad frame end",
+            {
+                let mut f = frame(8, 0, &[]);
+                f[7] = 0;
+                f
+            },
+            501,
+        ),
+        ("body without publish", frame(3, 1, b"x"), 505),
+        ("heartbeat on a channel", frame(8, 1, &[]), 505),
+    ];
+    for (name, bad, code) in cases {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut bytes = handshake(4096);
+        bytes.extend(method(1, 20, 10, &short("")));
+        bytes.extend(bad);
+        s.write_all(&bytes).await.unwrap();
+        let got = read_to_end(&mut s).await;
+        assert_eq!(close_code(&got), Some(code), "{name}");
+    }
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_consumer_leaves_messages_in_the_queue() {
+    let config = ServerConfig {
+        limits: Limits {
+            connection_buffer: 64 * 1024,
+            write_timeout: Duration::from_secs(2),
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let (addr, broker, stop, task) = start(config).await;
+    let conn = broker.connect_default();
+    let ch = conn.open_channel().unwrap();
+    ch.queue_declare("flood", &QueueDeclare::default()).unwrap();
+    const COUNT: usize = 3000;
+    let body = vec![7u8; 10_000];
+    for _ in 0..COUNT {
+        let _ = ch
+            .publish(
+                "",
+                "flood",
+                Message::new(body.clone()),
+                PublishOptions::default(),
+            )
+            .unwrap();
+    }
+
+    // A client that consumes without acks and then never reads.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = socket.connect(addr).await.unwrap();
+    let mut bytes = handshake(4096);
+    bytes.extend(method(1, 20, 10, &short("")));
+    let mut consume = vec![0, 0];
+    consume.extend(short("flood"));
+    consume.extend(short("stalled"));
+    consume.extend([2, 0, 0, 0, 0]); // no_ack, empty arguments
+    bytes.extend(method(1, 60, 20, &consume));
+    s.write_all(&bytes).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let ready = |b: &Broker| {
+        b.queues("/")
+            .unwrap()
+            .iter()
+            .find(|q| q.name == "flood")
+            .map_or(0, |q| q.ready)
+    };
+    let left = ready(&broker);
+    // Socket buffers, the writer queue (64 KiB) and the consumer's buffer hold a few
+    // hundred messages at most; the rest must still be in the queue.
+    assert!(
+        left > (COUNT / 2) as u64,
+        "only {left} of {COUNT} left: no backpressure"
+    );
+
+    // The write stalls past the write timeout: the server drops the connection, and
+    // the consumer's buffered messages go back to the queue.
+    timeout(LIMIT, async {
+        while broker.connections().len() > 1 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("stalled connection not dropped: {:?}", broker.connections()));
+    drop(s);
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_deadline_drops_silent_clients() {
+    let config = ServerConfig {
+        limits: Limits {
+            handshake_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let (addr, _broker, stop, task) = start(config).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"AMQP\x00\x00\x09\x01").await.unwrap();
+    let got = read_to_end(&mut s).await; // Start, then the server gives up
+    assert!(got.len() > 8, "Start was sent");
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_publishes_are_bounded_per_connection() {
+    let config = ServerConfig {
+        limits: Limits {
+            max_message_size: 100_000,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let (addr, _broker, stop, task) = start(config).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut bytes = handshake(4096);
+    // Three channels, each with 90 kB of a 100 kB message: over twice the message size.
+    for ch in 1..=3u16 {
+        bytes.extend(method(ch, 20, 10, &short("")));
+        let mut publish = vec![0, 0];
+        publish.extend(short(""));
+        publish.extend(short("q"));
+        publish.push(0);
+        bytes.extend(method(ch, 60, 40, &publish));
+        let mut header = vec![0, 60, 0, 0];
+        header.extend_from_slice(&100_000u64.to_be_bytes());
+        header.extend([0, 0]);
+        bytes.extend(frame(2, ch, &header));
+        for _ in 0..45 {
+            bytes.extend(frame(3, ch, &[1u8; 2000]));
+        }
+    }
+    s.write_all(&bytes).await.unwrap();
+    let got = read_to_end(&mut s).await;
+    assert_eq!(close_code(&got), Some(506));
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}
