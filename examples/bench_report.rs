@@ -676,7 +676,9 @@ fn main() {
     println!(
         "\nT7: broker in process, publish + route + enqueue + deliver + ack per 16-byte message, beside floor/channel_hop (crossbeam send + recv), same run:\n"
     );
-    println!("| queues | threads | ours ns/msg | msgs/s | floor ns/msg | ours/floor |\n|---|---|---|---|---|---|");
+    println!(
+        "| queues | threads | ours ns/msg | msgs/s | floor ns/msg | ours/floor |\n|---|---|---|---|---|---|"
+    );
     for r in &t7 {
         println!(
             "| {} | {} | {:.0} | {:.2}M | {:.0} | {:.1}x |",

@@ -701,10 +701,17 @@ impl Channel {
             };
             // A consumer whose queue was deleted is over and its tag free again, as
             // RabbitMQ forgets it when it sends the cancel.
-            let stale = lock(&s.state).consumers.get(&tag).map(|(c, _)| Arc::clone(c));
+            let stale = lock(&s.state)
+                .consumers
+                .get(&tag)
+                .map(|(c, _)| Arc::clone(c));
             if let Some(stale) = stale.filter(|c| c.ended() == Some(CancelReason::QueueDeleted)) {
                 let mut st = lock(&s.state);
-                if st.consumers.get(&tag).is_some_and(|(c, _)| Arc::ptr_eq(c, &stale)) {
+                if st
+                    .consumers
+                    .get(&tag)
+                    .is_some_and(|(c, _)| Arc::ptr_eq(c, &stale))
+                {
                     st.consumers.remove(&tag);
                 }
             }
@@ -840,9 +847,9 @@ impl Channel {
                     ),
                 ));
             }
-            let routed = s
-                .vhost()
-                .publish(exchange, routing_key, &mut message, options.mandatory)?;
+            let routed =
+                s.vhost()
+                    .publish(exchange, routing_key, &mut message, options.mandatory)?;
             let (ack, queues, returned) = match routed {
                 Routed::Queues { queues, refused } => (refused == 0, queues, None),
                 Routed::Unroutable(r) => (true, 0, r.map(|r| *r)),
