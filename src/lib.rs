@@ -16,6 +16,10 @@
 //!   bindings to queues and to exchanges, alternate exchanges, `CC`/`BCC`, and one copy
 //!   per queue, with the reply codes RabbitMQ gives.
 //! - [`reference`](mod@reference) (feature `reference`) holds naive matchers used as oracles.
+//! - [`broker`](mod@broker) (feature `broker`) is an in-process AMQP 0-9-1 broker with
+//!   RabbitMQ's semantics on top of the table: queues, consumers, channels,
+//!   connections, prefetch, acks, confirms, TTL, dead-lettering.
+//! - `amqp` (feature `server`) puts the broker on the wire for real AMQP clients.
 //!
 //! Structures are plain values: share them behind a lock or an `Arc` snapshot as the
 //! application needs. Routing takes `&self` and writes into caller-owned buffers, so
@@ -113,6 +117,10 @@
 //!
 //! - `reference` (default): the [`reference`](mod@reference) oracles (adds `regex`).
 //! - `cli` (default): the `trackswitch` binary (`trackswitch match`; adds `serde_json`).
+//! - `broker` (default): the in-process broker, [`broker`](mod@broker) (adds `bytes`,
+//!   `futures-core` and `serde_json`).
+//! - `server` (default): the AMQP 0-9-1 server, `amqp::Server`, and
+//!   `trackswitch serve` (adds `tokio`, `amq-protocol`, `tracing`).
 //!
 //! With `default-features = false` the crate depends on std and `hashbrown` only.
 

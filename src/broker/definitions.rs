@@ -331,7 +331,7 @@ impl Broker {
     ///    broker), and that each binding's source and destination is in the file or
     ///    already in the broker.
     /// 2. The listed vhosts are added; then every exchange, every queue and every
-    ///    binding is declared, in that order, through an ordinary [`Connection`](super::Connection) per
+    ///    binding is declared, in that order, through an ordinary [`Connection`] per
     ///    vhost, so bindings may name exchanges that come later in the file.
     ///
     /// If the broker still refuses an object in step 2 (an exchange or queue that
