@@ -489,14 +489,8 @@ impl Channel {
     ) -> Result<(), BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
-            s.vhost().bind(
-                conn,
-                source,
-                Destination::Exchange(destination),
-                key,
-                arguments,
-                false,
-            )
+            let to = Destination::Exchange(destination);
+            s.vhost().bind(conn, source, to, key, arguments, false)
         })
     }
 
@@ -514,14 +508,8 @@ impl Channel {
     ) -> Result<(), BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
-            s.vhost().bind(
-                conn,
-                source,
-                Destination::Exchange(destination),
-                key,
-                arguments,
-                true,
-            )
+            let to = Destination::Exchange(destination);
+            s.vhost().bind(conn, source, to, key, arguments, true)
         })
     }
 
@@ -568,18 +556,7 @@ impl Channel {
         key: &str,
         arguments: &FieldTable,
     ) -> Result<(), BrokerError> {
-        let conn = self.conn_id();
-        self.shared.run(|s| {
-            let queue = s.queue_name(queue)?;
-            s.vhost().bind(
-                conn,
-                exchange,
-                Destination::Queue(&queue),
-                key,
-                arguments,
-                false,
-            )
-        })
+        self.bind_queue(queue, exchange, key, arguments, false)
     }
 
     /// `queue.unbind`. Unbinding what does not exist is fine.
@@ -594,17 +571,23 @@ impl Channel {
         key: &str,
         arguments: &FieldTable,
     ) -> Result<(), BrokerError> {
+        self.bind_queue(queue, exchange, key, arguments, true)
+    }
+
+    /// `queue.bind` (`unbind = false`) or `queue.unbind`.
+    fn bind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+        arguments: &FieldTable,
+        unbind: bool,
+    ) -> Result<(), BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
             let queue = s.queue_name(queue)?;
-            s.vhost().bind(
-                conn,
-                exchange,
-                Destination::Queue(&queue),
-                key,
-                arguments,
-                true,
-            )
+            let to = Destination::Queue(&queue);
+            s.vhost().bind(conn, exchange, to, key, arguments, unbind)
         })
     }
 
