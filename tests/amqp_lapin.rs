@@ -471,7 +471,10 @@ async fn unknown_delivery_tag_is_406() {
     within(ch.basic_ack(99, BasicAckOptions::default()))
         .await
         .unwrap();
-    // The Close arrives asynchronously; the next synchronous call reports it.
+    // The server's Close arrives asynchronously. If it is still in flight, the next
+    // synchronous call fails with it (406); if lapin has already taken it, the call
+    // fails because the channel is closing. Either way the channel is gone and the
+    // connection is not.
     let e = within(ch.queue_declare(
         s("q"),
         QueueDeclareOptions::default(),
@@ -479,7 +482,22 @@ async fn unknown_delivery_tag_is_406() {
     ))
     .await
     .unwrap_err();
-    assert_eq!(reply_code(&e), Some(406), "{e}");
+    match reply_code(&e) {
+        Some(code) => assert_eq!(code, 406, "{e}"),
+        None => assert!(
+            matches!(e.kind(), lapin::ErrorKind::InvalidChannelState(..)),
+            "{e}"
+        ),
+    }
+    assert!(conn.status().connected());
+    let ch2 = within(conn.create_channel()).await.unwrap();
+    within(ch2.queue_declare(
+        s("q"),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
     within(conn.close(200, s("bye"))).await.unwrap();
     server.stop().await;
 }

@@ -266,3 +266,50 @@ async fn unfinished_publishes_are_bounded_per_connection() {
     stop.shutdown();
     timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
 }
+
+/// The reply code of the first Channel.Close on `channel` in `bytes`.
+fn channel_close_code(bytes: &[u8], channel: u16) -> Option<u16> {
+    let mut rest = bytes;
+    while rest.len() >= 8 {
+        let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
+        let payload = rest.get(7..7 + size)?;
+        let on = u16::from_be_bytes([rest[1], rest[2]]);
+        if rest[0] == 1 && on == channel && payload.len() >= 6 && payload[..4] == [0, 20, 0, 40] {
+            return Some(u16::from_be_bytes([payload[4], payload[5]]));
+        }
+        rest = rest.get(8 + size..)?;
+    }
+    None
+}
+
+/// An unknown delivery tag closes the channel with 406 (CONFORMANCE D08), not the
+/// connection: seen on the wire, without a client's asynchronous close handling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_delivery_tag_closes_the_channel_with_406() {
+    let (addr, _broker, stop, task) = start(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut bytes = handshake(4096);
+    bytes.extend(method(1, 20, 10, &short("")));
+    let mut ack = 99u64.to_be_bytes().to_vec();
+    ack.push(0); // multiple = false
+    bytes.extend(method(1, 60, 80, &ack));
+    s.write_all(&bytes).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let code = timeout(LIMIT, async {
+        loop {
+            if let Some(code) = channel_close_code(&got, 1) {
+                return code;
+            }
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the server closed the connection");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("a Channel.Close in time");
+    assert_eq!(code, 406);
+    assert_eq!(close_code(&got), None, "the connection stays open");
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}
