@@ -362,21 +362,21 @@ impl QueueCell {
             return;
         };
         let expired = {
-            let st = lock(&self.state);
+            let mut st = lock(&self.state);
             if st.deleted {
                 return;
             }
             let due = st.last_used.saturating_add(ms);
-            if st.consumers.is_empty() && now >= due {
+            if !st.consumers.is_empty() {
+                // In use: the last consumer to leave schedules the next check.
+                st.expiry_scheduled = false;
+                false
+            } else if now >= due {
                 true
             } else {
                 // Used since: come back when it could next expire.
-                let at = if st.consumers.is_empty() {
-                    due
-                } else {
-                    now + ms
-                };
-                self.timer.schedule(at, Task::Expires(Arc::downgrade(self)));
+                self.timer
+                    .schedule(due, Task::Expires(Arc::downgrade(self)));
                 false
             }
         };
