@@ -55,90 +55,117 @@ const EQUIVALENT: &[&str] = &[
     "x-queue-type",
 ];
 
-fn invalid(name: &str, queue: &str, vhost: &str, why: &str) -> BrokerError {
-    BrokerError::channel(
-        PRECONDITION_FAILED,
-        format!("invalid arg '{name}' for queue '{queue}' in vhost '{vhost}': {why}"),
-    )
+/// A queue argument the broker refuses (CONFORMANCE Q05): which one and why. The
+/// broker reports it as a 406 naming the queue; a definitions import as a path into
+/// the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ArgError {
+    pub(crate) name: &'static str,
+    pub(crate) reason: String,
+}
+
+impl ArgError {
+    fn new(name: &'static str, reason: impl Into<String>) -> ArgError {
+        ArgError {
+            name,
+            reason: reason.into(),
+        }
+    }
+
+    /// The channel error for queue `queue` in `vhost`.
+    pub(crate) fn for_queue(&self, queue: &str, vhost: &str) -> BrokerError {
+        BrokerError::channel(
+            PRECONDITION_FAILED,
+            format!(
+                "invalid arg '{}' for queue '{queue}' in vhost '{vhost}': {}",
+                self.name, self.reason
+            ),
+        )
+    }
 }
 
 fn int_in(
     args: &FieldTable,
-    name: &str,
+    name: &'static str,
     range: std::ops::RangeInclusive<i128>,
-    ctx: (&str, &str),
-) -> Result<Option<u64>, BrokerError> {
+) -> Result<Option<u64>, ArgError> {
     match args.get(name) {
         None => Ok(None),
         Some(v) => match v.as_int() {
             Some(n) if range.contains(&n) => Ok(Some(n as u64)),
-            Some(n) => Err(invalid(name, ctx.0, ctx.1, &format!("{n} is out of range"))),
-            None => Err(invalid(name, ctx.0, ctx.1, "not an integer")),
+            Some(n) => Err(ArgError::new(
+                name,
+                format!("{n} is out of range {}..={}", range.start(), range.end()),
+            )),
+            None => Err(ArgError::new(name, "expected an integer")),
         },
     }
 }
 
-fn string(args: &FieldTable, name: &str, ctx: (&str, &str)) -> Result<Option<String>, BrokerError> {
+fn string(args: &FieldTable, name: &'static str) -> Result<Option<String>, ArgError> {
     match args.get(name) {
         None => Ok(None),
         Some(v) => match v.as_bytes().map(std::str::from_utf8) {
             Some(Ok(s)) => Ok(Some(s.to_owned())),
-            _ => Err(invalid(name, ctx.0, ctx.1, "not a string")),
+            _ => Err(ArgError::new(name, "expected a string")),
         },
     }
 }
 
 impl QueueArgs {
-    /// Parses and validates the arguments of queue `queue` in `vhost`.
-    pub(crate) fn parse(
-        args: &FieldTable,
-        queue: &str,
-        vhost: &str,
-    ) -> Result<QueueArgs, BrokerError> {
-        let ctx = (queue, vhost);
+    /// Parses and validates a queue's arguments.
+    pub(crate) fn parse(args: &FieldTable) -> Result<QueueArgs, ArgError> {
         let max_ttl = i128::from(MAX_TTL_MS);
-        let overflow = match string(args, "x-overflow", ctx)?.as_deref() {
+        let message_ttl = int_in(args, "x-message-ttl", 0..=max_ttl)?;
+        let expires = int_in(args, "x-expires", 1..=max_ttl)?;
+        let max_length = int_in(args, "x-max-length", 0..=i128::from(i64::MAX))?;
+        let max_length_bytes = int_in(args, "x-max-length-bytes", 0..=i128::from(i64::MAX))?;
+        let max_priority = int_in(args, "x-max-priority", 0..=255)?.map(|p| p as u8);
+        let overflow = match string(args, "x-overflow")?.as_deref() {
             None | Some("drop-head") => Overflow::DropHead,
             Some("reject-publish") => Overflow::RejectPublish,
             Some("reject-publish-dlx") => Overflow::RejectPublishDlx,
-            Some(other) => return Err(invalid("x-overflow", queue, vhost, &format!("'{other}'"))),
+            Some(other) => {
+                return Err(ArgError::new(
+                    "x-overflow",
+                    format!(
+                        "'{other}' is not one of 'drop-head', 'reject-publish', 'reject-publish-dlx'"
+                    ),
+                ));
+            }
         };
-        let dead_letter_exchange = string(args, "x-dead-letter-exchange", ctx)?;
-        let dead_letter_routing_key = string(args, "x-dead-letter-routing-key", ctx)?;
+        let dead_letter_exchange = string(args, "x-dead-letter-exchange")?;
+        let dead_letter_routing_key = string(args, "x-dead-letter-routing-key")?;
         if dead_letter_routing_key.is_some() && dead_letter_exchange.is_none() {
-            return Err(invalid(
+            return Err(ArgError::new(
                 "x-dead-letter-routing-key",
-                queue,
-                vhost,
                 "needs x-dead-letter-exchange",
             ));
         }
         let single_active_consumer = match args.get("x-single-active-consumer") {
             None => false,
-            Some(v) => v.as_bool().ok_or_else(|| {
-                invalid("x-single-active-consumer", queue, vhost, "not a boolean")
-            })?,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| ArgError::new("x-single-active-consumer", "expected a boolean"))?,
         };
-        match string(args, "x-queue-type", ctx)?.as_deref() {
+        match string(args, "x-queue-type")?.as_deref() {
             None | Some("classic") => {}
             Some(other) => {
-                return Err(invalid(
+                return Err(ArgError::new(
                     "x-queue-type",
-                    queue,
-                    vhost,
-                    &format!("only classic queues are supported, not '{other}'"),
+                    format!("only classic queues are supported, not '{other}'"),
                 ));
             }
         }
         Ok(QueueArgs {
-            message_ttl: int_in(args, "x-message-ttl", 0..=max_ttl, ctx)?,
-            expires: int_in(args, "x-expires", 1..=max_ttl, ctx)?,
-            max_length: int_in(args, "x-max-length", 0..=i128::from(i64::MAX), ctx)?,
-            max_length_bytes: int_in(args, "x-max-length-bytes", 0..=i128::from(i64::MAX), ctx)?,
+            message_ttl,
+            expires,
+            max_length,
+            max_length_bytes,
             overflow,
             dead_letter_exchange,
             dead_letter_routing_key,
-            max_priority: int_in(args, "x-max-priority", 0..=255, ctx)?.map(|p| p as u8),
+            max_priority,
             single_active_consumer,
         })
     }

@@ -13,6 +13,7 @@ use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
+use super::args::QueueArgs;
 use super::{
     Broker, BrokerError, Channel, ConnectOptions, Connection, ExchangeDeclare, QueueDeclare,
 };
@@ -20,9 +21,6 @@ use crate::{ExchangeKind, FieldTable, FieldValue, MAX_NAME_LEN};
 
 /// The RabbitMQ release whose definitions format the export follows.
 const RABBITMQ_FORMAT_VERSION: &str = "3.10.8";
-
-/// The longest TTL or expiry RabbitMQ accepts, in milliseconds (ten years).
-const MAX_TTL_MS: i64 = 315_360_000_000;
 
 /// Top-level sections read only for their version strings.
 const VERSION_SECTIONS: &[&str] = &[
@@ -575,68 +573,12 @@ fn section<'a>(root: &'a Map<String, Value>, name: &str) -> Res<&'a [Value]> {
     }
 }
 
-/// Checks the queue arguments the broker understands (CONFORMANCE Q05), so that a bad
-/// one is reported before anything changes.
-fn check_queue_arguments(f: &Fields<'_>, args: &Map<String, Value>) -> Res<()> {
-    let at = |key: &str| format!("{}.arguments.{key}", f.path);
-    let int = |key: &str, min: i64, max: i64| -> Res<()> {
-        match args.get(key) {
-            None => Ok(()),
-            Some(v) => match v.as_i64() {
-                Some(n) if (min..=max).contains(&n) => Ok(()),
-                Some(n) => Err(invalid(
-                    at(key),
-                    format!("{n} is out of range {min}..={max}"),
-                )),
-                None if v.is_u64() => Err(invalid(at(key), format!("{v} is out of range"))),
-                None => Err(invalid(at(key), "expected an integer")),
-            },
-        }
-    };
-    let string = |key: &str| -> Res<Option<&str>> {
-        match args.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(invalid(at(key), "expected a string")),
-        }
-    };
-    int("x-message-ttl", 0, MAX_TTL_MS)?;
-    int("x-expires", 1, MAX_TTL_MS)?;
-    int("x-max-length", 0, i64::MAX)?;
-    int("x-max-length-bytes", 0, i64::MAX)?;
-    int("x-max-priority", 0, 255)?;
-    if let Some(o) = string("x-overflow")? {
-        if !["drop-head", "reject-publish", "reject-publish-dlx"].contains(&o) {
-            return Err(invalid(
-                at("x-overflow"),
-                format!("'{o}' is not one of 'drop-head', 'reject-publish', 'reject-publish-dlx'"),
-            ));
-        }
-    }
-    let dlx = string("x-dead-letter-exchange")?;
-    if string("x-dead-letter-routing-key")?.is_some() && dlx.is_none() {
-        return Err(invalid(
-            at("x-dead-letter-routing-key"),
-            "needs x-dead-letter-exchange",
-        ));
-    }
-    if let Some(v) = args.get("x-single-active-consumer") {
-        if !v.is_boolean() {
-            return Err(invalid(
-                at("x-single-active-consumer"),
-                "expected a boolean",
-            ));
-        }
-    }
-    if let Some(t) = string("x-queue-type")? {
-        if t != "classic" {
-            return Err(invalid(
-                at("x-queue-type"),
-                format!("only classic queues are supported, not '{t}'"),
-            ));
-        }
-    }
-    Ok(())
+/// Checks the queue arguments the broker understands (CONFORMANCE Q05, the broker's
+/// own check), so that a bad one is reported before anything changes.
+fn check_queue_arguments(f: &Fields<'_>, args: &FieldTable) -> Res<()> {
+    QueueArgs::parse(args)
+        .map(|_| ())
+        .map_err(|e| invalid(format!("{}.arguments.{}", f.path, e.name), e.reason))
 }
 
 /// An exchange to declare.
@@ -903,8 +845,8 @@ impl Plan {
                     None => return Err(invalid(f.at("type"), "expected a string")),
                 }
             }
-            let args = f.arguments()?;
-            check_queue_arguments(&f, args)?;
+            let arguments = json_to_table(f.arguments()?);
+            check_queue_arguments(&f, &arguments)?;
             if name.is_empty() {
                 return Err(invalid(f.at("name"), "empty queue name"));
             }
@@ -948,7 +890,7 @@ impl Plan {
                     durable,
                     exclusive: false,
                     auto_delete,
-                    arguments: json_to_table(args),
+                    arguments,
                 },
             });
         }

@@ -221,7 +221,7 @@ impl VhostInner {
         if o.passive {
             return Err(not_found("queue", name, &self.name));
         }
-        let args = QueueArgs::parse(&o.arguments, name, &self.name)?;
+        let args = QueueArgs::parse(&o.arguments).map_err(|e| e.for_queue(name, &self.name))?;
         let id = if generated {
             t.table
                 .declare_generated_queue(name)
