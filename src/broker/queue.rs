@@ -247,8 +247,9 @@ impl QueueCell {
             self.stats.dropped.fetch_add(1, Relaxed);
             return Enqueued::Refused;
         }
+        let seq = st.next_seq;
         let entry = Entry {
-            seq: st.next_seq,
+            seq,
             level: self.level_of(&msg),
             msg,
             deadline: ttl.map(|t| now.saturating_add(t)),
@@ -258,7 +259,9 @@ impl QueueCell {
         self.stats.published.fetch_add(1, Relaxed);
         st.push_back(entry);
         self.memory.fetch_add(size, Relaxed);
-        self.dispatch(&mut st, now, fx);
+        // RabbitMQ offers a new message to consumers before it checks expiry: with a
+        // TTL of 0 it goes to a consumer with credit now, or expires below.
+        self.dispatch(&mut st, now, Some(seq), fx);
         // drop-head: over a limit after the enqueue, drop from the head.
         while args.overflow == Overflow::DropHead && self.over_limit(&st) {
             let Some(e) = self.pop_ready(&mut st) else {
@@ -406,17 +409,23 @@ impl QueueCell {
         }
     }
 
+    /// After a change (credit, consumers, requeued messages): hands ready messages to
+    /// consumers with credit, then expires what is due at the head.
+    fn serve(self: &Arc<Self>, st: &mut QueueState, fx: &mut Effects) {
+        let now = self.now_if_ttl(st);
+        self.dispatch(st, now, None, fx);
+        self.expire(st, now, fx);
+    }
+
     /// Hands ready messages to consumers with credit, highest consumer priority first,
     /// round-robin among equals; skips (drops or dead-letters) expired messages.
-    pub(crate) fn dispatch(&self, st: &mut QueueState, now: u64, fx: &mut Effects) {
+    /// `fresh` is the message being enqueued, which may go out even if its deadline is
+    /// now (TTL 0).
+    fn dispatch(&self, st: &mut QueueState, now: u64, fresh: Option<u64>, fx: &mut Effects) {
         while st.ready_count > 0 && !st.consumers.is_empty() {
             let Some(i) = self.pick(st) else { return };
             let Some(e) = self.pop_ready(st) else { return };
-            // A message published just now with TTL 0 (deadline == now, the newest in
-            // the queue, never delivered) still goes to a waiting consumer: RabbitMQ
-            // offers a new message to consumers before it checks expiry.
-            let fresh = !e.redelivered && e.seq + 1 == st.next_seq && e.deadline == Some(now);
-            if e.expired(now) && !fresh {
+            if e.expired(now) && fresh != Some(e.seq) {
                 self.discard(e, Reason::Expired, fx);
                 continue;
             }
@@ -488,9 +497,7 @@ impl QueueCell {
                 consumer: c,
                 stamp: 0,
             });
-            let now = self.now_if_ttl(&st);
-            self.dispatch(&mut st, now, &mut fx);
-            self.expire(&mut st, now, &mut fx);
+            self.serve(&mut st, &mut fx);
         }
         self.finish(fx);
         Ok(())
@@ -514,18 +521,16 @@ impl QueueCell {
                     }
                     st.insert_back(e);
                 }
-                let now = self.now();
                 self.touch(&mut st);
-                self.dispatch(&mut st, now, &mut fx);
-                self.expire(&mut st, now, &mut fx);
+                self.serve(&mut st, &mut fx);
                 if st.consumers.is_empty() && before > 0 {
                     if self.config.auto_delete && st.ever_consumed {
                         fx.delete = true;
                     } else if let Some(ms) = self.config.args.expires {
                         if !st.expiry_scheduled {
                             st.expiry_scheduled = true;
-                            self.timer
-                                .schedule(now + ms, Task::Expires(Arc::downgrade(self)));
+                            let at = st.last_used + ms;
+                            self.timer.schedule(at, Task::Expires(Arc::downgrade(self)));
                         }
                     }
                 }
@@ -554,9 +559,7 @@ impl QueueCell {
                 }
             }
             if !st.deleted {
-                let now = self.now_if_ttl(&st);
-                self.dispatch(&mut st, now, &mut fx);
-                self.expire(&mut st, now, &mut fx);
+                self.serve(&mut st, &mut fx);
             }
         }
         self.finish(fx);
@@ -577,9 +580,7 @@ impl QueueCell {
                 st.insert_back(e);
             }
             if !st.deleted {
-                let now = self.now_if_ttl(&st);
-                self.dispatch(&mut st, now, &mut fx);
-                self.expire(&mut st, now, &mut fx);
+                self.serve(&mut st, &mut fx);
             }
         }
         self.finish(fx);
@@ -595,9 +596,7 @@ impl QueueCell {
             }
             self.memory.fetch_add(e.size(), Relaxed);
             st.insert_back(e);
-            let now = self.now_if_ttl(&st);
-            self.dispatch(&mut st, now, &mut fx);
-            self.expire(&mut st, now, &mut fx);
+            self.serve(&mut st, &mut fx);
         }
         self.finish(fx);
     }
@@ -610,9 +609,7 @@ impl QueueCell {
             if st.deleted {
                 return;
             }
-            let now = self.now_if_ttl(&st);
-            self.dispatch(&mut st, now, &mut fx);
-            self.expire(&mut st, now, &mut fx);
+            self.serve(&mut st, &mut fx);
         }
         self.finish(fx);
     }
