@@ -282,16 +282,21 @@ impl ChannelShared {
     /// After credit came back.
     fn after_settle(&self) {
         if self.credit.limit.load(Relaxed) != 0 {
-            // Channel-wide credit came back: every queue this channel consumes from
-            // may dispatch again.
-            let queues: Vec<Arc<QueueCell>> = lock(&self.state)
-                .consumers
-                .values()
-                .map(|(_, q)| Arc::clone(q))
-                .collect();
-            for q in queues {
-                q.poke();
-            }
+            // Channel-wide credit came back.
+            self.poke_consumed_queues();
+        }
+    }
+
+    /// Lets every queue this channel consumes from dispatch again (the channel-wide
+    /// credit changed). The queues are collected first: the channel's lock is a leaf.
+    fn poke_consumed_queues(&self) {
+        let queues: Vec<Arc<QueueCell>> = lock(&self.state)
+            .consumers
+            .values()
+            .map(|(_, q)| Arc::clone(q))
+            .collect();
+        for q in queues {
+            q.poke();
         }
     }
 
@@ -648,14 +653,7 @@ impl Channel {
             }
             if global {
                 s.credit.limit.store(u32::from(prefetch_count), Relaxed);
-                let queues: Vec<Arc<QueueCell>> = lock(&s.state)
-                    .consumers
-                    .values()
-                    .map(|(_, q)| Arc::clone(q))
-                    .collect();
-                for q in queues {
-                    q.poke();
-                }
+                s.poke_consumed_queues();
             } else {
                 lock(&s.state).prefetch = prefetch_count;
             }
