@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -251,6 +251,14 @@ impl fmt::Display for RecvTimeoutError {
 
 impl std::error::Error for RecvTimeoutError {}
 
+/// How long [`Consumer::receive`] waits for a delivery.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    No,
+    Forever,
+    Until(Instant),
+}
+
 /// A subscription to a queue (`basic.consume`).
 ///
 /// Receive with [`recv`](Self::recv) (blocking), [`recv_timeout`](Self::recv_timeout),
@@ -334,30 +342,9 @@ impl Consumer {
     /// [`RecvError`] once the consumer has ended (cancelled, queue deleted, channel
     /// closed) and its buffer is empty.
     pub fn recv(&self) -> Result<Delivery, RecvError> {
-        loop {
-            let got = {
-                let mut b = lock(&self.shared.buf);
-                loop {
-                    if let Some(r) = self.shared.take(&mut b) {
-                        break r;
-                    }
-                    b.waiting += 1;
-                    b = self
-                        .shared
-                        .cond
-                        .wait(b)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    b.waiting -= 1;
-                }
-            };
-            match got {
-                Ok(e) => {
-                    if let Some(d) = self.deliver(e) {
-                        return Ok(d);
-                    }
-                }
-                Err(reason) => return Err(RecvError { reason }),
-            }
+        match self.receive(Wait::Forever) {
+            Ok(d) => Ok(d.expect("waits until a delivery or the end")),
+            Err(reason) => Err(RecvError { reason }),
         }
     }
 
@@ -368,36 +355,10 @@ impl Consumer {
     /// [`RecvTimeoutError::Timeout`] when nothing came in time;
     /// [`RecvTimeoutError::Ended`] once the consumer has ended.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery, RecvTimeoutError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = {
-                let mut b = lock(&self.shared.buf);
-                loop {
-                    if let Some(r) = self.shared.take(&mut b) {
-                        break r;
-                    }
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(RecvTimeoutError::Timeout);
-                    }
-                    b.waiting += 1;
-                    b = self
-                        .shared
-                        .cond
-                        .wait_timeout(b, deadline - now)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0;
-                    b.waiting -= 1;
-                }
-            };
-            match got {
-                Ok(e) => {
-                    if let Some(d) = self.deliver(e) {
-                        return Ok(d);
-                    }
-                }
-                Err(reason) => return Err(RecvTimeoutError::Ended(reason)),
-            }
+        match self.receive(Wait::Until(Instant::now() + timeout)) {
+            Ok(Some(d)) => Ok(d),
+            Ok(None) => Err(RecvTimeoutError::Timeout),
+            Err(reason) => Err(RecvTimeoutError::Ended(reason)),
         }
     }
 
@@ -408,16 +369,53 @@ impl Consumer {
     /// [`TryRecvError::Empty`] when none is; [`TryRecvError::Ended`] once the consumer
     /// has ended.
     pub fn try_recv(&self) -> Result<Delivery, TryRecvError> {
+        match self.receive(Wait::No) {
+            Ok(Some(d)) => Ok(d),
+            Ok(None) => Err(TryRecvError::Empty),
+            Err(reason) => Err(TryRecvError::Ended(reason)),
+        }
+    }
+
+    /// Takes the next delivery, waiting as `wait` says: `Ok(None)` when nothing came
+    /// in time, `Err` once the consumer has ended and its buffer is empty.
+    fn receive(&self, wait: Wait) -> Result<Option<Delivery>, CancelReason> {
         loop {
-            let got = self.shared.take(&mut lock(&self.shared.buf));
+            let got = {
+                let mut b = lock(&self.shared.buf);
+                loop {
+                    if let Some(r) = self.shared.take(&mut b) {
+                        break r;
+                    }
+                    let timeout = match wait {
+                        Wait::No => return Ok(None),
+                        Wait::Forever => None,
+                        Wait::Until(deadline) => {
+                            match deadline.checked_duration_since(Instant::now()) {
+                                Some(left) if !left.is_zero() => Some(left),
+                                _ => return Ok(None),
+                            }
+                        }
+                    };
+                    b.waiting += 1;
+                    let cond = &self.shared.cond;
+                    b = match timeout {
+                        None => cond.wait(b).unwrap_or_else(PoisonError::into_inner),
+                        Some(left) => {
+                            cond.wait_timeout(b, left)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0
+                        }
+                    };
+                    b.waiting -= 1;
+                }
+            };
             match got {
-                None => return Err(TryRecvError::Empty),
-                Some(Err(reason)) => return Err(TryRecvError::Ended(reason)),
-                Some(Ok(e)) => {
+                Ok(e) => {
                     if let Some(d) = self.deliver(e) {
-                        return Ok(d);
+                        return Ok(Some(d));
                     }
                 }
+                Err(reason) => return Err(reason),
             }
         }
     }
