@@ -312,7 +312,7 @@ fn c_e03_delete_removes_bindings_as_source_and_destination() {
 // ----- E04 bind / unbind -----
 
 #[test]
-fn c_e04_missing_source_or_destination_is_404() {
+fn c_e04_bind_with_missing_source_or_destination_is_404() {
     let env = Env::new();
     let setup = env.ch();
     declare_x(&setup, "x", "direct");
@@ -322,15 +322,11 @@ fn c_e04_missing_source_or_destination_is_404() {
         &trackswitch::broker::Channel,
         &FieldTable,
     ) -> Result<(), trackswitch::broker::BrokerError>;
-    let calls: [(&str, Call); 8] = [
+    let calls: [(&str, Call); 4] = [
         ("no queue", |c, a| c.queue_bind("nq", "x", "k", a)),
         ("no exchange", |c, a| c.queue_bind("q", "nx", "k", a)),
-        ("no queue", |c, a| c.queue_unbind("nq", "x", "k", a)),
-        ("no exchange", |c, a| c.queue_unbind("q", "nx", "k", a)),
         ("no exchange", |c, a| c.exchange_bind("nx", "x", "k", a)),
         ("no exchange", |c, a| c.exchange_bind("x", "nx", "k", a)),
-        ("no exchange", |c, a| c.exchange_unbind("nx", "x", "k", a)),
-        ("no exchange", |c, a| c.exchange_unbind("x", "nx", "k", a)),
     ];
     for (i, (what, call)) in calls.into_iter().enumerate() {
         let ch = env.ch();
@@ -342,6 +338,51 @@ fn c_e04_missing_source_or_destination_is_404() {
         );
     }
     assert!(env.bindings().is_empty() || env.bindings().iter().all(|(s, _, _)| s.is_empty()));
+}
+
+/// RabbitMQ 3.10.8 answers unbind-ok when the queue, an exchange or the binding is
+/// missing (aio-pika's RPC unbinds after auto-delete removed both ends); the channel
+/// stays open and nothing else changes.
+#[test]
+fn c_e04_unbind_with_missing_ends_is_ok() {
+    let env = Env::new();
+    let ch = env.ch();
+    declare_x(&ch, "x", "direct");
+    declare_q(&ch, "q");
+    ch.queue_bind("q", "x", "k", &FieldTable::new()).unwrap();
+    let none = FieldTable::new();
+    type Call = fn(
+        &trackswitch::broker::Channel,
+        &FieldTable,
+    ) -> Result<bool, trackswitch::broker::BrokerError>;
+    let calls: [(&str, Call); 7] = [
+        ("queue missing", |c, a| c.queue_unbind("nq", "x", "k", a)),
+        ("exchange missing", |c, a| c.queue_unbind("q", "nx", "k", a)),
+        ("both missing", |c, a| c.queue_unbind("nq", "nx", "k", a)),
+        ("binding missing", |c, a| {
+            c.queue_unbind("q", "x", "other", a)
+        }),
+        ("destination missing", |c, a| {
+            c.exchange_unbind("nx", "x", "k", a)
+        }),
+        ("source missing", |c, a| {
+            c.exchange_unbind("x", "nx", "k", a)
+        }),
+        ("binding missing", |c, a| {
+            c.exchange_unbind("x", "x", "k", a)
+        }),
+    ];
+    for (what, call) in calls {
+        assert_eq!(call(&ch, &none), Ok(false), "{what}");
+        assert!(ch.is_open(), "{what}");
+    }
+    assert_eq!(ch.queue_unbind("q", "x", "k", &none), Ok(true));
+    assert_eq!(ch.queue_unbind("q", "x", "k", &none), Ok(false));
+    // Both ends gone (auto-delete), then the unbind a client library still sends.
+    ch.exchange_delete("x", false).unwrap();
+    ch.queue_delete("q", false, false).unwrap();
+    assert_eq!(ch.queue_unbind("q", "x", "k", &none), Ok(false));
+    assert!(ch.is_open());
 }
 
 #[test]
@@ -418,4 +459,30 @@ fn c_e04_unbinding_what_does_not_exist_is_ok() {
         .unwrap();
     assert!(ch.is_open());
     assert_eq!(send(&ch, "x", "k", "m").queues, 1, "the real binding stays");
+}
+
+// ----- E05 the default exchange, declared passively -----
+
+/// RabbitMQ 3.10.8 refuses the default exchange before it looks it up: a passive
+/// declare of `""` is 403 like an active one, not declare-ok.
+#[test]
+fn c_e05_passive_declare_of_the_default_exchange_is_403() {
+    let env = Env::new();
+    for passive in [true, false] {
+        let ch = env.ch();
+        let o = ExchangeDeclare {
+            passive,
+            ..ExchangeDeclare::default()
+        };
+        let err = expect_channel_error(&env.conn, &ch, ch.exchange_declare("", "direct", &o), 403);
+        assert_eq!(
+            err.to_string(),
+            "ACCESS_REFUSED - operation not permitted on the default exchange",
+            "passive {passive}"
+        );
+    }
+    // Other exchanges declare passively as before.
+    let ch = env.ch();
+    ch.exchange_declare("amq.direct", "", &ExchangeDeclare::passive())
+        .unwrap();
 }

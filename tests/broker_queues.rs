@@ -512,7 +512,9 @@ fn c_q06_other_connections_get_405() {
             c.queue_delete("ex", false, false).map(drop)
         }),
         ("bind", |c, a| c.queue_bind("ex", "x", "", a)),
-        ("unbind", |c, a| c.queue_unbind("ex", "x", "", a)),
+        ("unbind", |c, a| {
+            c.queue_unbind("ex", "x", "", a).map(|_| ())
+        }),
         ("passive", |c, _| {
             c.queue_declare("ex", &QueueDeclare::passive()).map(drop)
         }),

@@ -796,6 +796,9 @@ fn reply_to_wire(r: &Reply) -> AMQPClass {
         })),
         Reply::RecoverOk => C::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})),
         Reply::ConfirmSelectOk => C::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
+        Reply::TxSelectOk => C::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})),
+        Reply::TxCommitOk => C::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
+        Reply::TxRollbackOk => C::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})),
     }
 }
 

@@ -15,8 +15,12 @@ pub struct Limits {
     pub channel_max: u16,
     /// Heartbeat interval proposed in Tune, seconds (default 60; 0 disables).
     pub heartbeat: u16,
-    /// Largest message body (default 16 MiB); larger publishes close the channel
-    /// with 406.
+    /// Largest message body (default 128 MiB, RabbitMQ 3.10.8's
+    /// `max_message_size`; at most 512 MiB); larger publishes close the channel with
+    /// 406. Checked on the content header, before the body is read; the broker's own
+    /// limit ([`BrokerBuilder::max_message_size`](crate::broker::BrokerBuilder::max_message_size))
+    /// applies too, so build the broker with the same value (`trackswitch serve`
+    /// does).
     pub max_message_size: u64,
     /// Open connections at once (default 1024); more are closed on accept.
     pub max_connections: usize,
@@ -40,7 +44,7 @@ impl Default for Limits {
             frame_max: 131_072,
             channel_max: 2047,
             heartbeat: 60,
-            max_message_size: 16 * 1024 * 1024,
+            max_message_size: crate::broker::DEFAULT_MAX_MESSAGE_SIZE as u64,
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
             connection_buffer: 4 * 1024 * 1024,
@@ -114,7 +118,7 @@ impl ServerConfig {
     ///            {"name": "dev", "password": "plain text", "loopback_only": true}],
     ///  "vhosts": ["/", "staging"],
     ///  "limits": {"frame_max": 131072, "channel_max": 2047, "heartbeat": 60,
-    ///             "max_message_size": 16777216, "max_connections": 1024,
+    ///             "max_message_size": 134217728, "max_connections": 1024,
     ///             "handshake_timeout_ms": 10000, "connection_buffer": 4194304,
     ///             "write_timeout_ms": 30000, "memory_high_watermark": 1073741824}}
     /// ```

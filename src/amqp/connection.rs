@@ -147,6 +147,17 @@ struct Conn {
     /// Body bytes of half-received publishes, all channels (each assembler's
     /// `buffered()`); at most [`Conn::inflight_limit`].
     inflight: usize,
+    /// Publisher confirms decided and not yet written, at most one run per channel:
+    /// they go out coalesced (one `basic.ack` with `multiple`) at the next flush.
+    confirms: Vec<AckRun>,
+}
+
+/// Consecutive acked publish sequence numbers `first..=last` of one channel.
+#[derive(Debug, Clone, Copy)]
+struct AckRun {
+    channel: u16,
+    first: u64,
+    last: u64,
 }
 
 /// Serves one accepted socket until it closes.
@@ -177,6 +188,7 @@ pub(crate) async fn serve(
         rotate: 0,
         blocked_sent: false,
         inflight: 0,
+        confirms: Vec::new(),
         shared,
     };
     let mut buf = vec![0u8; READ_CHUNK];
@@ -217,7 +229,9 @@ impl Conn {
         .map_err(|e| close(541, format!("INTERNAL_ERROR - {}", e.0), (0, 0)))
     }
 
+    /// Hands everything built to the writer, the coalesced confirms last.
     async fn flush(&mut self) -> Result<(), Fault> {
+        self.emit_confirms()?;
         let bytes = std::mem::take(&mut self.pending);
         self.out
             .send(bytes)
@@ -227,10 +241,20 @@ impl Conn {
 
     async fn maybe_flush(&mut self) -> Result<(), Fault> {
         if self.pending.len() >= FLUSH_AT {
-            self.flush().await
+            self.flush_batch().await
         } else {
             Ok(())
         }
+    }
+
+    /// Flushes what handling client frames built. A consumer on this connection sees
+    /// a message before its publisher's confirm, as with RabbitMQ (P03): what the
+    /// publishes made ready is built first.
+    async fn flush_batch(&mut self) -> Result<(), Fault> {
+        if !self.confirms.is_empty() && !self.subs.is_empty() {
+            self.take_ready()?;
+        }
+        self.flush().await
     }
 
     /// Reads until one complete frame is available, by `deadline`.
@@ -543,6 +567,7 @@ fn server_properties() -> FieldTable {
         "authentication_failure_close",
         "per_consumer_qos",
         "consumer_priorities",
+        "direct_reply_to",
     ] {
         caps.insert(cap, FieldValue::Boolean(true));
     }
@@ -580,7 +605,7 @@ impl Conn {
             self.on_frame(frame).await?;
             self.maybe_flush().await?;
         }
-        self.flush().await
+        self.flush_batch().await
     }
 
     async fn on_frame(&mut self, frame: Frame) -> Result<(), Fault> {
@@ -589,6 +614,8 @@ impl Conn {
             return match frame {
                 Frame::Heartbeat(_) => Ok(()),
                 Frame::Method(_, Method::ConnectionClose { .. }) => {
+                    // Confirms owed go out before close-ok.
+                    self.emit_confirms()?;
                     self.emit(0, &Reply::ConnectionCloseOk)?;
                     Err(Fault::Done)
                 }
@@ -623,14 +650,17 @@ impl Conn {
                         f_ids(&frame),
                     ));
                 };
-                if channel > self.channel_max {
+                // channel_max bounds how many channels are open, not their numbers
+                // (RabbitMQ 3.10.8: channel 65535 opens under channel_max 2047).
+                if self.channels.len() >= usize::from(self.channel_max) {
                     return Err(close(
                         530,
                         format!(
-                            "NOT_ALLOWED - channel number {channel} above channel_max {}",
+                            "NOT_ALLOWED - number of channels opened ({}) has reached the negotiated channel_max ({})",
+                            self.channels.len(),
                             self.channel_max
                         ),
-                        (20, 10),
+                        (0, 0),
                     ));
                 }
                 let conn = self
@@ -717,7 +747,7 @@ impl Conn {
     /// Closes a channel after a channel error: Channel.Close, then wait for Close-Ok.
     fn channel_fault(&mut self, channel: u16, f: ChannelFault) -> Result<(), Fault> {
         tracing::debug!(peer = %self.peer, channel, code = f.code, text = %f.text, "channel error");
-        self.drop_channel(channel);
+        self.drop_channel(channel)?;
         self.channels.insert(channel, Chan::Closing);
         self.emit(
             channel,
@@ -730,13 +760,16 @@ impl Conn {
         )
     }
 
-    /// Forgets a channel: its consumers are cancelled, its unacked messages requeued.
-    fn drop_channel(&mut self, channel: u16) {
+    /// Forgets a channel: the confirms it is owed are written, its consumers are
+    /// cancelled, its unacked messages requeued.
+    fn drop_channel(&mut self, channel: u16) -> Result<(), Fault> {
+        self.emit_confirms_of(channel)?;
         self.subs.retain(|s| s.channel != channel);
         if let Some(Chan::Open(open)) = self.channels.remove(&channel) {
             self.inflight -= open.content.buffered();
             open.broker.close();
         }
+        Ok(())
     }
 
     /// Most body bytes of unfinished publishes a connection may hold across its
@@ -789,30 +822,95 @@ impl Conn {
             )
             .map_err(|e| broker_failure(&e, ids))?;
         if let Some(r) = &published.returned {
-            let reply = Reply::Return {
-                reply_code: r.reply_code,
-                reply_text: r.reply_text.clone(),
-                exchange: r.exchange.clone(),
-                routing_key: r.routing_key.clone(),
-            };
-            self.emit_content(channel, &reply, &r.message)?;
+            self.emit_return(channel, r)?;
         }
         if let Some(seq) = published.seq {
-            let reply = if published.ack {
-                Reply::Ack {
-                    delivery_tag: seq,
-                    multiple: false,
-                }
-            } else {
-                Reply::Nack {
-                    delivery_tag: seq,
-                    multiple: false,
-                    requeue: false,
-                }
-            };
-            self.emit(channel, &reply)?;
+            self.confirm(channel, seq, published.ack)?;
         }
         Ok(())
+    }
+
+    /// Records the confirm of publish `seq` on `channel`. Acks are coalesced into a
+    /// run written at the next flush (CONFORMANCE P03); a nack first writes the run
+    /// before it, then itself, so the client sees them in sequence order.
+    fn confirm(&mut self, channel: u16, seq: u64, ack: bool) -> Result<(), Fault> {
+        let at = self.confirms.iter().position(|r| r.channel == channel);
+        if ack {
+            match at.map(|i| &mut self.confirms[i]) {
+                Some(run) if run.last + 1 == seq => run.last = seq,
+                Some(_) => {
+                    self.emit_confirms_of(channel)?;
+                    self.confirms.push(AckRun {
+                        channel,
+                        first: seq,
+                        last: seq,
+                    });
+                }
+                None => self.confirms.push(AckRun {
+                    channel,
+                    first: seq,
+                    last: seq,
+                }),
+            }
+            return Ok(());
+        }
+        self.emit_confirms_of(channel)?;
+        self.emit(
+            channel,
+            &Reply::Nack {
+                delivery_tag: seq,
+                multiple: false,
+                requeue: false,
+            },
+        )
+    }
+
+    /// Writes the pending ack runs: one `basic.ack` per channel, `multiple` when it
+    /// covers more than one publish.
+    fn emit_confirms(&mut self) -> Result<(), Fault> {
+        if self.confirms.is_empty() {
+            return Ok(());
+        }
+        let runs = std::mem::take(&mut self.confirms);
+        for run in &runs {
+            self.emit_run(run)?;
+        }
+        // Keep the allocation.
+        self.confirms = runs;
+        self.confirms.clear();
+        Ok(())
+    }
+
+    /// Writes `channel`'s pending ack run, if any.
+    fn emit_confirms_of(&mut self, channel: u16) -> Result<(), Fault> {
+        match self.confirms.iter().position(|r| r.channel == channel) {
+            Some(i) => {
+                let run = self.confirms.swap_remove(i);
+                self.emit_run(&run)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn emit_run(&mut self, run: &AckRun) -> Result<(), Fault> {
+        self.emit(
+            run.channel,
+            &Reply::Ack {
+                delivery_tag: run.last,
+                multiple: run.last > run.first,
+            },
+        )
+    }
+
+    /// `basic.return` of an unroutable mandatory message.
+    fn emit_return(&mut self, channel: u16, r: &broker::Returned) -> Result<(), Fault> {
+        let reply = Reply::Return {
+            reply_code: r.reply_code,
+            reply_text: r.reply_text.clone(),
+            exchange: r.exchange.clone(),
+            routing_key: r.routing_key.clone(),
+        };
+        self.emit_content(channel, &reply, &r.message)
     }
 
     /// Above the memory watermark: tell the client (if it listens) and hold its
@@ -863,22 +961,24 @@ impl Conn {
         match ev {
             Event::Delivery(channel, d) => {
                 self.emit_delivery(channel, &d)?;
-                // Batch whatever else is ready, without waiting.
-                let waker = std::task::Waker::noop();
-                let mut cx = Context::from_waker(waker);
-                while self.pending.len() < DELIVERY_BATCH {
-                    match poll_subs(&mut self.subs, &mut self.rotate, &mut cx) {
-                        Poll::Ready(Event::Delivery(channel, d)) => {
-                            self.emit_delivery(channel, &d)?
-                        }
-                        Poll::Ready(Event::Ended(i)) => self.on_ended(i)?,
-                        Poll::Pending => break,
-                    }
-                }
+                self.take_ready()?;
             }
             Event::Ended(i) => self.on_ended(i)?,
         }
         self.flush().await
+    }
+
+    /// Builds the deliveries that are ready now, without waiting, up to a batch.
+    fn take_ready(&mut self) -> Result<(), Fault> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        while self.pending.len() < DELIVERY_BATCH {
+            match poll_subs(&mut self.subs, &mut self.rotate, &mut cx) {
+                Poll::Ready(Event::Delivery(channel, d)) => self.emit_delivery(channel, &d)?,
+                Poll::Ready(Event::Ended(i)) => self.on_ended(i)?,
+                Poll::Pending => break,
+            }
+        }
+        Ok(())
     }
 
     fn emit_delivery(&mut self, channel: u16, d: &Delivery) -> Result<(), Fault> {
@@ -913,6 +1013,27 @@ impl Conn {
         Ok(())
     }
 
+    /// Cancels the connection's consumers, closes its channels and its broker
+    /// connection (unacked messages are requeued, exclusive queues deleted).
+    fn release(&mut self) {
+        self.subs.clear();
+        self.channels.clear();
+        if let Some(c) = self.broker.take() {
+            c.close();
+        }
+    }
+
+    /// Reads and discards until the client closes the socket, for at most
+    /// `close_linger`.
+    async fn linger(&mut self, rd: &mut OwnedReadHalf, buf: &mut [u8]) {
+        let deadline = Instant::now() + self.shared.config.limits.close_linger;
+        while let Ok(Ok(n)) = timeout_at(deadline, rd.read(buf)).await {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
     /// Ends the connection: Close (if owed) and a short wait for Close-Ok, discarding
     /// everything else; then the broker connection closes (requeueing unacked messages).
     async fn finish(&mut self, rd: &mut OwnedReadHalf, buf: &mut [u8], fault: Fault) {
@@ -921,6 +1042,7 @@ impl Conn {
             Fault::Done => "closed by client".to_owned(),
             Fault::Io(why) => (*why).to_owned(),
         };
+        let client_closed = matches!(fault, Fault::Done);
         if let Fault::Close {
             code,
             text,
@@ -934,7 +1056,8 @@ impl Conn {
                 class_id,
                 method_id,
             };
-            self.pending.clear();
+            // Replies owed before the error (e.g. open-ok for every channel pipelined
+            // before the one over channel_max) go out first.
             if self.emit(0, &reply).is_ok() && self.flush().await.is_ok() {
                 let deadline = Instant::now() + self.shared.config.limits.close_linger;
                 loop {
@@ -949,12 +1072,17 @@ impl Conn {
                 }
             }
         }
-        let _ = self.flush().await;
-        self.subs.clear();
-        self.channels.clear();
-        if let Some(c) = self.broker.take() {
-            c.close();
+        if client_closed {
+            // The client said Close: its channels are gone now (unacked messages
+            // requeued), close-ok goes out, and the client closes the socket. What it
+            // wrote meanwhile is read and discarded, for at most `close_linger`.
+            self.release();
+            if self.flush().await.is_ok() {
+                self.linger(rd, buf).await;
+            }
         }
+        let _ = self.flush().await;
+        self.release();
         if self.user.is_empty() {
             tracing::debug!(peer = %self.peer, reason = %reason, "connection refused");
         } else {

@@ -10,9 +10,9 @@
 use super::method::{Method, Properties, Publish};
 use super::reader::Frame;
 
-/// RabbitMQ's default `max_message_size`: 16 MiB.
+/// RabbitMQ 3.10.8's default `max_message_size`: 128 MiB.
 #[cfg(test)]
-pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: u64 = crate::broker::DEFAULT_MAX_MESSAGE_SIZE as u64;
 
 /// A complete published message.
 #[derive(Debug, Clone, PartialEq)]

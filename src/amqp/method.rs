@@ -345,4 +345,7 @@ pub(crate) enum Reply {
     },
     RecoverOk,
     ConfirmSelectOk,
+    TxSelectOk,
+    TxCommitOk,
+    TxRollbackOk,
 }

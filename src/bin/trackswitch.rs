@@ -496,7 +496,10 @@ mod serve {
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init();
-        let broker = Broker::new();
+        // The broker enforces the configured message size too (not its own default).
+        let broker = Broker::builder()
+            .max_message_size(usize::try_from(config.limits.max_message_size).unwrap_or(usize::MAX))
+            .build();
         if let Some(path) = &definitions {
             let report = broker
                 .import_definitions(&read(path)?)

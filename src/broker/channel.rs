@@ -25,6 +25,11 @@ use super::sync::lock;
 use super::vhost::{Routed, VhostInner, in_exclusive_use};
 use crate::{Destination, FieldTable};
 
+mod reply_to;
+mod tx;
+
+pub(crate) use reply_to::REPLY_TO;
+
 /// (prefetch, global prefetch, unacked, consumers with their queue names, confirm mode)
 /// of a channel, for introspection.
 pub(crate) type Snapshot = (u16, u32, usize, Vec<(Arc<ConsumerShared>, Arc<str>)>, bool);
@@ -63,6 +68,11 @@ struct ChanState {
     nacked: bool,
     /// The last queue this channel declared (for empty queue names).
     last_queue: Option<String>,
+    /// The direct reply-to pseudo-queue this channel consumes (see [`reply_to`]).
+    reply_queue: Option<Arc<str>>,
+    /// `Some` once `tx.select` was called: the operations held until commit, in
+    /// order (see [`tx`]).
+    tx: Option<Vec<tx::TxOp>>,
     closed: Option<BrokerError>,
 }
 
@@ -124,6 +134,8 @@ impl ChannelShared {
                 seq: 0,
                 nacked: false,
                 last_queue: None,
+                reply_queue: None,
+                tx: None,
                 closed: None,
             }),
             closed: AtomicBool::new(false),
@@ -303,7 +315,11 @@ impl ChannelShared {
     pub(crate) fn ack(this: &Arc<Self>, tag: u64, multiple: bool) -> Result<(), BrokerError> {
         this.run(|s| {
             let taken = s.take_unacked(tag, multiple)?;
-            s.settle(taken, None);
+            if s.in_tx() {
+                s.hold_settle(taken, None);
+            } else {
+                s.settle(taken, None);
+            }
             Ok(())
         })
     }
@@ -316,7 +332,11 @@ impl ChannelShared {
     ) -> Result<(), BrokerError> {
         this.run(|s| {
             let taken = s.take_unacked(tag, multiple)?;
-            s.settle(taken, Some(requeue));
+            if s.in_tx() {
+                s.hold_settle(taken, Some(requeue));
+            } else {
+                s.settle(taken, Some(requeue));
+            }
             Ok(())
         })
     }
@@ -326,6 +346,9 @@ impl ChannelShared {
         let found = lock(&self.state).consumers.remove(tag);
         match found {
             Some((c, q)) => {
+                if q.config.reply_to {
+                    self.forget_reply_queue(&q.name);
+                }
                 q.remove_consumer(&c, CancelReason::Cancelled);
                 true
             }
@@ -335,7 +358,7 @@ impl ChannelShared {
 
     /// Closes the channel with `cause`: requeues unacked messages, cancels consumers.
     pub(crate) fn close_with(&self, cause: BrokerError) {
-        let (unacked, consumers) = {
+        let (unacked, consumers, held) = {
             let mut st = lock(&self.state);
             if st.closed.is_some() {
                 return;
@@ -345,13 +368,98 @@ impl ChannelShared {
             (
                 std::mem::take(&mut st.unacked),
                 std::mem::take(&mut st.consumers),
+                st.tx.take().unwrap_or_default(),
             )
         };
         for (_, (c, q)) in consumers {
             q.remove_consumer(&c, CancelReason::ChannelClosed);
         }
+        // Held transactional work is discarded: its deliveries were unacked.
+        self.undo(held, true);
         self.settle(Taken::Many(unacked.into()), Some(true));
         self.conn.forget_channel(self.id);
+    }
+
+    /// Subscribes a consumer to `cell` (`basic.consume` of a resolved queue).
+    fn subscribe(
+        self: &Arc<Self>,
+        cell: Arc<QueueCell>,
+        options: &ConsumeOptions,
+    ) -> Result<Consumer, BrokerError> {
+        let s = self;
+        let priority = consumer_priority(&options.arguments)?;
+        let tag: Arc<str> = if options.tag.is_empty() {
+            format!("amq.ctag-{}", random_suffix()).into()
+        } else {
+            options.tag.as_str().into()
+        };
+        // A consumer whose queue was deleted is over and its tag free again, as
+        // RabbitMQ forgets it when it sends the cancel.
+        let stale = lock(&s.state)
+            .consumers
+            .get(&tag)
+            .map(|(c, _)| Arc::clone(c));
+        if let Some(stale) = stale.filter(|c| c.ended() == Some(CancelReason::QueueDeleted)) {
+            let mut st = lock(&s.state);
+            if st
+                .consumers
+                .get(&tag)
+                .is_some_and(|(c, _)| Arc::ptr_eq(c, &stale))
+            {
+                st.consumers.remove(&tag);
+            }
+        }
+        // The tag is checked and taken under one lock: of two concurrent consumes
+        // with one tag, one gets 530.
+        let shared = {
+            let mut st = lock(&s.state);
+            // A close since `run` checked would not cancel a consumer added now.
+            if let Some(cause) = &st.closed {
+                return Err(cause.as_closed());
+            }
+            if st.consumers.contains_key(&tag) {
+                return Err(BrokerError::connection(
+                    NOT_ALLOWED,
+                    format!("attempt to reuse consumer tag '{tag}'"),
+                ));
+            }
+            let shared = Arc::new(ConsumerShared::new(
+                Arc::clone(&tag),
+                options.no_ack,
+                options.exclusive,
+                priority,
+                u32::from(st.prefetch),
+                Arc::clone(&s.credit),
+                Arc::downgrade(&cell),
+            ));
+            st.consumers
+                .insert(Arc::clone(&tag), (Arc::clone(&shared), Arc::clone(&cell)));
+            shared
+        };
+        // The queue checks exclusivity under its lock (403).
+        match cell.add_consumer(Arc::clone(&shared)) {
+            Ok(()) => {}
+            // Cancelled, or its channel closed, meanwhile: the consume happened and
+            // ended at once (the canceller already removed it from the channel).
+            Err(ConsumerRefused::Ended) => s.check_open()?,
+            Err(refused) => {
+                lock(&s.state).consumers.remove(&tag);
+                return Err(match refused {
+                    ConsumerRefused::InExclusiveUse => {
+                        in_exclusive_use(&cell.name, &s.vhost().name)
+                    }
+                    _ => BrokerError::channel(
+                        NOT_FOUND,
+                        format!("no queue '{}' in vhost '{}'", cell.name, s.vhost().name),
+                    ),
+                });
+            }
+        }
+        Ok(Consumer {
+            shared,
+            channel: Arc::clone(s),
+            queue_name: Arc::from(&*cell.name),
+        })
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -495,22 +603,26 @@ impl Channel {
         let conn = self.conn_id();
         self.shared.run(|s| {
             let to = Destination::Exchange(destination);
-            s.vhost().bind(conn, source, to, key, arguments, false)
+            s.vhost()
+                .bind(conn, source, to, key, arguments, false)
+                .map(|_| ())
         })
     }
 
-    /// `exchange.unbind`. Unbinding what does not exist is fine.
+    /// `exchange.unbind`; returns whether a binding was removed. As in RabbitMQ
+    /// 3.10.8 it is idempotent: a missing source, destination or binding gives
+    /// `Ok(false)` (CONFORMANCE E04).
     ///
     /// # Errors
     ///
-    /// 404 (either exchange missing), 403 (default exchange).
+    /// 403 (default exchange).
     pub fn exchange_unbind(
         &self,
         destination: &str,
         source: &str,
         key: &str,
         arguments: &FieldTable,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<bool, BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
             let to = Destination::Exchange(destination);
@@ -562,20 +674,24 @@ impl Channel {
         arguments: &FieldTable,
     ) -> Result<(), BrokerError> {
         self.bind_queue(queue, exchange, key, arguments, false)
+            .map(|_| ())
     }
 
-    /// `queue.unbind`. Unbinding what does not exist is fine.
+    /// `queue.unbind`; returns whether a binding was removed. As in RabbitMQ 3.10.8
+    /// it is idempotent: a missing queue, exchange or binding gives `Ok(false)`
+    /// (CONFORMANCE E04).
     ///
     /// # Errors
     ///
-    /// 404 (queue or exchange missing), 403 (default exchange), 405.
+    /// 403 (default exchange), 405 (another connection's exclusive queue), 404 for
+    /// an empty queue name on a channel that declared none.
     pub fn queue_unbind(
         &self,
         queue: &str,
         exchange: &str,
         key: &str,
         arguments: &FieldTable,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<bool, BrokerError> {
         self.bind_queue(queue, exchange, key, arguments, true)
     }
 
@@ -587,7 +703,7 @@ impl Channel {
         key: &str,
         arguments: &FieldTable,
         unbind: bool,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<bool, BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
             let queue = s.queue_name(queue)?;
@@ -672,81 +788,12 @@ impl Channel {
     pub fn consume(&self, queue: &str, options: &ConsumeOptions) -> Result<Consumer, BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
+            if queue == REPLY_TO {
+                return s.consume_reply_to(options, |cell| s.subscribe(cell, options));
+            }
             let queue = s.queue_name(queue)?;
             let cell = s.vhost().queue_for(conn, &queue)?;
-            let priority = consumer_priority(&options.arguments)?;
-            let tag: Arc<str> = if options.tag.is_empty() {
-                format!("amq.ctag-{}", random_suffix()).into()
-            } else {
-                options.tag.as_str().into()
-            };
-            // A consumer whose queue was deleted is over and its tag free again, as
-            // RabbitMQ forgets it when it sends the cancel.
-            let stale = lock(&s.state)
-                .consumers
-                .get(&tag)
-                .map(|(c, _)| Arc::clone(c));
-            if let Some(stale) = stale.filter(|c| c.ended() == Some(CancelReason::QueueDeleted)) {
-                let mut st = lock(&s.state);
-                if st
-                    .consumers
-                    .get(&tag)
-                    .is_some_and(|(c, _)| Arc::ptr_eq(c, &stale))
-                {
-                    st.consumers.remove(&tag);
-                }
-            }
-            // The tag is checked and taken under one lock: of two concurrent consumes
-            // with one tag, one gets 530.
-            let shared = {
-                let mut st = lock(&s.state);
-                // A close since `run` checked would not cancel a consumer added now.
-                if let Some(cause) = &st.closed {
-                    return Err(cause.as_closed());
-                }
-                if st.consumers.contains_key(&tag) {
-                    return Err(BrokerError::connection(
-                        NOT_ALLOWED,
-                        format!("attempt to reuse consumer tag '{tag}'"),
-                    ));
-                }
-                let shared = Arc::new(ConsumerShared::new(
-                    Arc::clone(&tag),
-                    options.no_ack,
-                    options.exclusive,
-                    priority,
-                    u32::from(st.prefetch),
-                    Arc::clone(&s.credit),
-                    Arc::downgrade(&cell),
-                ));
-                st.consumers
-                    .insert(Arc::clone(&tag), (Arc::clone(&shared), Arc::clone(&cell)));
-                shared
-            };
-            // The queue checks exclusivity under its lock (403).
-            match cell.add_consumer(Arc::clone(&shared)) {
-                Ok(()) => {}
-                // Cancelled, or its channel closed, meanwhile: the consume happened and
-                // ended at once (the canceller already removed it from the channel).
-                Err(ConsumerRefused::Ended) => s.check_open()?,
-                Err(refused) => {
-                    lock(&s.state).consumers.remove(&tag);
-                    return Err(match refused {
-                        ConsumerRefused::InExclusiveUse => {
-                            in_exclusive_use(&queue, &s.vhost().name)
-                        }
-                        _ => BrokerError::channel(
-                            NOT_FOUND,
-                            format!("no queue '{queue}' in vhost '{}'", s.vhost().name),
-                        ),
-                    });
-                }
-            }
-            Ok(Consumer {
-                shared,
-                channel: Arc::clone(s),
-                queue_name: queue.as_str().into(),
-            })
+            s.subscribe(cell, options)
         })
     }
 
@@ -818,6 +865,7 @@ impl Channel {
             if options.immediate {
                 return Err(BrokerError::connection(NOT_IMPLEMENTED, "immediate=true"));
             }
+            s.rewrite_reply_to(&mut message)?;
             let max = s.conn.broker.max_message_size;
             if message.body.len() > max {
                 return Err(BrokerError::channel(
@@ -827,6 +875,17 @@ impl Channel {
                         message.body.len()
                     ),
                 ));
+            }
+            if s.in_tx() {
+                // Checked now, routed at commit.
+                s.vhost().check_publish(exchange, routing_key, &message)?;
+                s.hold_publish(exchange, routing_key, message, options.mandatory);
+                return Ok(Published {
+                    seq: None,
+                    ack: true,
+                    queues: 0,
+                    returned: None,
+                });
             }
             let routed =
                 s.vhost()
@@ -898,10 +957,7 @@ impl Channel {
     pub fn recover(&self, requeue: bool) -> Result<(), BrokerError> {
         self.shared.run(|s| {
             if !requeue {
-                return Err(BrokerError::connection(
-                    NOT_IMPLEMENTED,
-                    "requeue=false in basic.recover",
-                ));
+                return Err(BrokerError::connection(NOT_IMPLEMENTED, "requeue=false"));
             }
             let taken = s.take_unacked(0, true)?;
             s.settle(taken, Some(true));
@@ -914,10 +970,18 @@ impl Channel {
     ///
     /// # Errors
     ///
-    /// Only for a closed channel.
+    /// 406 on a transactional channel (`cannot switch from tx to confirm mode`).
     pub fn confirm_select(&self) -> Result<(), BrokerError> {
         self.shared.run(|s| {
-            lock(&s.state).confirm = true;
+            let mut st = lock(&s.state);
+            if st.tx.is_some() {
+                return Err(BrokerError::channel(
+                    PRECONDITION_FAILED,
+                    "cannot switch from tx to confirm mode",
+                ));
+            }
+            st.confirm = true;
+            drop(st);
             s.confirm.store(true, Relaxed);
             Ok(())
         })

@@ -190,7 +190,12 @@ impl Broker {
             let t = read(&v.topo);
             (
                 t.table.exchange_count(),
-                t.table.queue_count(),
+                // Direct reply-to pseudo-queues are not queues to clients.
+                t.queues
+                    .iter()
+                    .flatten()
+                    .filter(|q| !q.config.reply_to)
+                    .count(),
                 t.table.binding_count(),
             )
         };
@@ -294,7 +299,13 @@ impl Broker {
     /// 404 for an unknown vhost.
     pub fn queues(&self, vhost: &str) -> Result<Vec<QueueInfo>, BrokerError> {
         let v = self.vhost(vhost).ok_or_else(|| no_vhost(vhost))?;
-        let cells: Vec<_> = read(&v.topo).queues.iter().flatten().cloned().collect();
+        let cells: Vec<_> = read(&v.topo)
+            .queues
+            .iter()
+            .flatten()
+            .filter(|q| !q.config.reply_to)
+            .cloned()
+            .collect();
         Ok(cells
             .iter()
             .map(|q| {

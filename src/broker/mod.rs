@@ -114,8 +114,9 @@ use error::NOT_ALLOWED;
 use sync::{lock, read, write};
 use vhost::VhostInner;
 
-/// The default largest message body: 16 MiB, as RabbitMQ.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// The default largest message body: 128 MiB (134217728 bytes), RabbitMQ 3.10.8's
+/// `max_message_size`.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 128 * 1024 * 1024;
 
 /// The broker's shared state.
 pub(crate) struct BrokerInner {
@@ -189,7 +190,8 @@ impl BrokerBuilder {
         self
     }
 
-    /// The largest message body accepted (default 16 MiB); larger publishes get 406.
+    /// The largest message body accepted (default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`], 128 MiB); larger publishes get 406.
     pub fn max_message_size(mut self, bytes: usize) -> BrokerBuilder {
         self.max_message_size = bytes;
         self
@@ -335,6 +337,12 @@ impl Broker {
     pub fn connect_default(&self) -> Connection {
         self.connect(ConnectOptions::default())
             .expect("the vhost / exists unless deleted")
+    }
+
+    /// The largest message body this broker accepts (see
+    /// [`BrokerBuilder::max_message_size`]).
+    pub fn max_message_size(&self) -> usize {
+        self.inner.max_message_size
     }
 
     /// Body bytes held by all queues (ready and unacked): what a memory watermark

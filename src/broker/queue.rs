@@ -78,6 +78,10 @@ pub(crate) struct QueueConfig {
     pub(crate) owner: Option<u64>,
     pub(crate) arguments: FieldTable,
     pub(crate) args: QueueArgs,
+    /// A direct reply-to pseudo-queue (`amq.rabbitmq.reply-to.<token>`, D11): only
+    /// routable from the default exchange; declare, bind, consume, get, purge,
+    /// delete and listings do not see it.
+    pub(crate) reply_to: bool,
 }
 
 /// A queue: its name, configuration and locked state.

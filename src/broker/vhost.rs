@@ -36,9 +36,21 @@ pub(crate) struct Topology {
 }
 
 impl Topology {
+    /// The queue named `name`, as clients see queues: direct reply-to pseudo-queues
+    /// are not there.
     pub(crate) fn queue(&self, name: &str) -> Option<&Arc<QueueCell>> {
+        self.any_queue(name).filter(|q| !q.config.reply_to)
+    }
+
+    /// The queue or pseudo-queue named `name`.
+    fn any_queue(&self, name: &str) -> Option<&Arc<QueueCell>> {
         let id = self.table.queue_id(name)?;
         self.queues.get(id.index()).and_then(Option::as_ref)
+    }
+
+    /// Whether `name` is a direct reply-to pseudo-queue.
+    fn is_reply_to(&self, name: &str) -> bool {
+        self.any_queue(name).is_some_and(|q| q.config.reply_to)
     }
 }
 
@@ -119,6 +131,13 @@ impl VhostInner {
         o: &ExchangeDeclare,
     ) -> Result<(), BrokerError> {
         if o.passive {
+            // The default exchange is refused before it is looked up (E05).
+            if name.is_empty() {
+                return Err(self.err(crate::DeclareError::AccessRefused {
+                    kind: crate::ObjectKind::Exchange,
+                    name: String::new(),
+                }));
+            }
             let t = read(&self.topo);
             return match t.table.exchange(name) {
                 Some(_) => Ok(()),
@@ -164,7 +183,12 @@ impl VhostInner {
 
     // ----- bindings -----
 
-    /// Binds or unbinds; `conn` is the caller's connection (for exclusive queues).
+    /// Binds (`unbind == false`) or unbinds; `conn` is the caller's connection (for
+    /// exclusive queues). Returns whether the binding was added or removed.
+    ///
+    /// Unbinding is idempotent as in RabbitMQ 3.10.8 (CONFORMANCE E04): a missing
+    /// source, destination or binding answers `false`, not 404. The default exchange
+    /// is refused (403) either way.
     pub(crate) fn bind(
         &self,
         conn: u64,
@@ -173,21 +197,31 @@ impl VhostInner {
         key: &str,
         args: &FieldTable,
         unbind: bool,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<bool, BrokerError> {
         let mut t = write(&self.topo);
         if let Destination::Queue(q) = dest {
+            if t.is_reply_to(q) {
+                return match unbind {
+                    true => Ok(false),
+                    false => Err(not_found("queue", q, &self.name)),
+                };
+            }
             if let Some(cell) = t.queue(q) {
                 if cell.is_exclusive_to_other(conn) {
                     return Err(locked(q, &self.name));
                 }
             }
         }
-        let r = if unbind {
-            t.table.unbind(source, dest, key, args)
-        } else {
-            t.table.bind(source, dest, key, args)
-        };
-        r.map(|_| ()).map_err(|e| self.err(e))
+        if !unbind {
+            return t
+                .table
+                .bind(source, dest, key, args)
+                .map_err(|e| self.err(e));
+        }
+        match t.table.unbind(source, dest, key, args) {
+            Err(crate::BindError::NotFound { .. }) => Ok(false),
+            r => r.map_err(|e| self.err(e)),
+        }
     }
 
     // ----- queues -----
@@ -221,6 +255,12 @@ impl VhostInner {
         if o.passive {
             return Err(not_found("queue", name, &self.name));
         }
+        if t.is_reply_to(name) {
+            return Err(self.err(crate::DeclareError::AccessRefused {
+                kind: crate::ObjectKind::Queue,
+                name: name.into(),
+            }));
+        }
         let args = QueueArgs::parse(&o.arguments).map_err(|e| e.for_queue(name, &self.name))?;
         let id = if generated {
             t.table
@@ -235,7 +275,24 @@ impl VhostInner {
             owner: o.exclusive.then_some(conn),
             arguments: o.arguments.clone(),
             args,
+            reply_to: false,
         };
+        self.add_cell(&mut t, id, name, config);
+        Ok(QueueDeclareOk {
+            queue: name.into(),
+            message_count: 0,
+            consumer_count: 0,
+        })
+    }
+
+    /// Creates the queue cell for table id `id`.
+    fn add_cell(
+        &self,
+        t: &mut Topology,
+        id: crate::QueueId,
+        name: &str,
+        config: QueueConfig,
+    ) -> Arc<QueueCell> {
         let cell = QueueCell::new(
             name,
             config,
@@ -247,12 +304,33 @@ impl VhostInner {
         if t.queues.len() <= i {
             t.queues.resize(i + 1, None);
         }
-        t.queues[i] = Some(cell);
-        Ok(QueueDeclareOk {
-            queue: name.into(),
-            message_count: 0,
-            consumer_count: 0,
-        })
+        t.queues[i] = Some(Arc::clone(&cell));
+        cell
+    }
+
+    /// Makes a direct reply-to pseudo-queue (`amq.rabbitmq.reply-to.<token>`) for a
+    /// consumer of connection `conn`: exclusive to it, deleted with its consumer.
+    pub(crate) fn reply_to_queue(&self, conn: u64) -> Arc<QueueCell> {
+        let mut t = write(&self.topo);
+        loop {
+            let name = format!(
+                "{}.{}",
+                super::channel::REPLY_TO,
+                super::channel::random_suffix()
+            );
+            let Some(id) = t.table.declare_generated_queue(&name) else {
+                continue;
+            };
+            let config = QueueConfig {
+                durable: false,
+                auto_delete: true,
+                owner: Some(conn),
+                arguments: FieldTable::new(),
+                args: QueueArgs::default(),
+                reply_to: true,
+            };
+            return self.add_cell(&mut t, id, &name, config);
+        }
     }
 
     fn redeclare(
@@ -336,7 +414,7 @@ impl VhostInner {
         if if_empty && ready > 0 {
             return Err(BrokerError::channel(
                 PRECONDITION_FAILED,
-                format!("queue '{name}' in vhost '{}' is not empty", self.name),
+                format!("queue '{name}' in vhost '{}' not empty", self.name),
             ));
         }
         Ok(self.delete_queue_cell(&cell).min(u64::from(u32::MAX)) as u32)
@@ -381,6 +459,27 @@ impl VhostInner {
 
     // ----- publishing -----
 
+    /// Checks a publish without routing it anywhere (a transaction holds it until
+    /// commit): the same errors as [`publish`](Self::publish).
+    pub(crate) fn check_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &Message,
+    ) -> Result<(), BrokerError> {
+        message_ttl(message)?;
+        let mut route = RouteResult::new();
+        read(&self.topo)
+            .table
+            .route_into(
+                exchange,
+                routing_key,
+                message.properties.headers.as_ref(),
+                &mut route,
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Routes and enqueues a message.
     pub(crate) fn publish(
         &self,
@@ -389,12 +488,7 @@ impl VhostInner {
         message: &mut Message,
         mandatory: bool,
     ) -> Result<Routed, BrokerError> {
-        let ttl = match &message.properties.expiration {
-            None => None,
-            Some(s) => Some(parse_expiration(s).ok_or_else(|| {
-                BrokerError::channel(PRECONDITION_FAILED, format!("invalid expiration '{s}'"))
-            })?),
-        };
+        let ttl = message_ttl(message)?;
         self.stats.published.fetch_add(1, Relaxed);
         let mut fx = Effects::default();
         let routed = ROUTE.with(|cell| {
@@ -505,6 +599,20 @@ impl VhostInner {
             }
             work.extend(fx.dead.drain(..));
         }
+    }
+}
+
+/// A message's `expiration` in ms (406 if it is not a valid one).
+fn message_ttl(message: &Message) -> Result<Option<u64>, BrokerError> {
+    match &message.properties.expiration {
+        None => Ok(None),
+        Some(s) => match parse_expiration(s) {
+            Some(ms) => Ok(Some(ms)),
+            None => Err(BrokerError::channel(
+                PRECONDITION_FAILED,
+                format!("invalid expiration '{s}'"),
+            )),
+        },
     }
 }
 

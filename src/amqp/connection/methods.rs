@@ -11,15 +11,13 @@ impl Conn {
         let fail = |e: BrokerError| broker_failure(&e, ids);
         match m {
             Method::ChannelClose { .. } => {
-                self.drop_channel(channel);
+                self.drop_channel(channel)?;
                 self.emit(channel, &Reply::ChannelCloseOk)?;
             }
             Method::ChannelCloseOk | Method::FlowOk { .. } | Method::CancelOk { .. } => {}
             Method::Flow { active: true } => self.emit(channel, &Reply::FlowOk { active: true })?,
             Method::Flow { active: false } => {
-                return Err(
-                    close(540, "NOT_IMPLEMENTED - active=false is not supported", ids).into(),
-                );
+                return Err(close(540, "NOT_IMPLEMENTED - active=false", ids).into());
             }
             Method::AccessRequest { .. } => self.emit(channel, &Reply::AccessRequestOk)?,
             Method::ExchangeDeclare {
@@ -243,10 +241,21 @@ impl Conn {
                 self.channel(channel)?.confirm_select().map_err(fail)?;
                 self.reply(channel, nowait, &Reply::ConfirmSelectOk)?;
             }
-            Method::TxSelect | Method::TxCommit | Method::TxRollback => {
-                return Err(
-                    close(540, "NOT_IMPLEMENTED - transactions are not supported", ids).into(),
-                );
+            Method::TxSelect => {
+                self.channel(channel)?.tx_select().map_err(fail)?;
+                self.emit(channel, &Reply::TxSelectOk)?;
+            }
+            Method::TxCommit => {
+                // Returns for held mandatory publishes come before commit-ok.
+                let returned = self.channel(channel)?.tx_commit().map_err(fail)?;
+                for r in &returned {
+                    self.emit_return(channel, r)?;
+                }
+                self.emit(channel, &Reply::TxCommitOk)?;
+            }
+            Method::TxRollback => {
+                self.channel(channel)?.tx_rollback().map_err(fail)?;
+                self.emit(channel, &Reply::TxRollbackOk)?;
             }
             Method::Publish(_) | Method::ChannelOpen => {
                 // The assembler takes publishes and the caller handles channel.open.
