@@ -3,102 +3,16 @@
 //! starts its own server on `127.0.0.1:0` and every wait is bounded.
 #![cfg(feature = "server")]
 
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
 use std::time::Duration;
 
-use futures_core::Stream;
 use lapin::Confirmation;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use tokio::time::timeout;
-use trackswitch::amqp::{Server, ServerConfig, ShutdownHandle};
-use trackswitch::broker::Broker;
+use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
 
-const LIMIT: Duration = Duration::from_secs(20);
+mod amqp_common;
 
-struct TestServer {
-    addr: std::net::SocketAddr,
-    broker: Broker,
-    stop: ShutdownHandle,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        TestServer::with_config(ServerConfig::default()).await
-    }
-
-    async fn with_config(config: ServerConfig) -> TestServer {
-        let broker = Broker::new();
-        let server = Server::bind("127.0.0.1:0", broker.clone(), config)
-            .await
-            .expect("bind");
-        let addr = server.local_addr().expect("addr");
-        let stop = server.shutdown_handle();
-        let task = tokio::spawn(server.run());
-        TestServer {
-            addr,
-            broker,
-            stop,
-            task,
-        }
-    }
-
-    fn uri(&self, query: &str) -> String {
-        format!("amqp://guest:guest@{}/%2f{query}", self.addr)
-    }
-
-    async fn connect(&self, query: &str) -> Connection {
-        within(Connection::connect(
-            &self.uri(query),
-            ConnectionProperties::default(),
-        ))
-        .await
-        .expect("connect")
-    }
-
-    async fn stop(self) {
-        self.stop.shutdown();
-        timeout(LIMIT, self.task)
-            .await
-            .expect("server stops in time")
-            .expect("join")
-            .expect("run");
-    }
-}
-
-/// Awaits `f` at most [`LIMIT`].
-async fn within<F: Future>(f: F) -> F::Output {
-    timeout(LIMIT, f).await.expect("timed out")
-}
-
-fn s(text: &str) -> ShortString {
-    text.into()
-}
-
-async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
-    within(poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx))).await
-}
-
-async fn publish_confirmed(
-    ch: &Channel,
-    exchange: &str,
-    key: &str,
-    body: &[u8],
-    props: BasicProperties,
-    mandatory: bool,
-) -> Confirmation {
-    let options = BasicPublishOptions {
-        mandatory,
-        ..BasicPublishOptions::default()
-    };
-    let confirm = within(ch.basic_publish(s(exchange), s(key), options, body, props))
-        .await
-        .expect("publish");
-    within(confirm).await.expect("confirm")
-}
+use amqp_common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_operation() {
@@ -367,13 +281,6 @@ async fn heartbeats_keep_an_idle_connection_open() {
     assert_eq!(server.broker.connections().len(), 1);
     within(conn.close(200, s("bye"))).await.unwrap();
     server.stop().await;
-}
-
-fn reply_code(e: &lapin::Error) -> Option<u16> {
-    match e.kind() {
-        lapin::ErrorKind::ProtocolError(e) => Some(e.get_id()),
-        _ => None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

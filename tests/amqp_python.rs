@@ -14,51 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
+mod amqp_common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `trackswitch serve` on a free loopback port; returns it and its address.
-fn start_server() -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trackswitch"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("TRACKSWITCH_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start trackswitch serve");
-    let (tx, rx) = mpsc::channel();
-    for out in [
-        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().expect("stderr")),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                eprintln!("server: {line}");
-                if line.contains("listening") {
-                    if let Some(addr) = line
-                        .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == '=')
-                        .find(|w| w.starts_with("127.0.0.1:"))
-                    {
-                        let _ = tx.send(addr.to_string());
-                    }
-                }
-            }
-        });
-    }
-    let server = Server(child);
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server reports its address within 30 s");
-    (server, addr)
-}
+use amqp_common::serve;
 
 #[test]
 fn pika_and_aiormq_scenarios() {
@@ -71,7 +29,7 @@ fn pika_and_aiormq_scenarios() {
         check.success(),
         "python3 needs pika and aiormq: pip install pika==1.4.4 aiormq==7.2.4"
     );
-    let (_server, addr) = start_server();
+    let (_server, addr) = serve(&[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/interop.py");
     let mut child = Command::new(&python)
         .args([script, "--url", &format!("amqp://guest:guest@{addr}/")])

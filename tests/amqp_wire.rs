@@ -313,3 +313,300 @@ async fn unknown_delivery_tag_closes_the_channel_with_406() {
     stop.shutdown();
     timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
 }
+
+/// Every frame in `bytes` (after an optional protocol header): (type, channel,
+/// payload). A partial last frame is left out.
+fn frames(bytes: &[u8]) -> Vec<(u8, u16, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 8 {
+        let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
+        let Some(payload) = rest.get(7..7 + size) else {
+            break;
+        };
+        out.push((
+            rest[0],
+            u16::from_be_bytes([rest[1], rest[2]]),
+            payload.to_vec(),
+        ));
+        rest = rest.get(8 + size..).unwrap_or_default();
+    }
+    out
+}
+
+/// (class, method) of a method frame's payload.
+fn ids(payload: &[u8]) -> (u16, u16) {
+    (
+        u16::from_be_bytes([payload[0], payload[1]]),
+        u16::from_be_bytes([payload[2], payload[3]]),
+    )
+}
+
+/// Reads until `done` holds for the frames so far (or panics after [`LIMIT`]).
+async fn read_until(
+    s: &mut TcpStream,
+    got: &mut Vec<u8>,
+    done: impl Fn(&[(u8, u16, Vec<u8>)]) -> bool,
+) -> Vec<(u8, u16, Vec<u8>)> {
+    let mut buf = vec![0u8; 64 * 1024];
+    timeout(LIMIT, async {
+        loop {
+            let fs = frames(got);
+            if done(&fs) {
+                return fs;
+            }
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the server closed the connection early");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the expected frames in time")
+}
+
+/// `queue.declare` (plain), `basic.publish` of an empty body to the default exchange,
+/// `basic.consume` (no-ack) on `channel`.
+fn declare_queue(channel: u16, queue: &str) -> Vec<u8> {
+    let mut args = vec![0, 0];
+    args.extend(short(queue));
+    args.push(0); // passive, durable, exclusive, auto-delete, nowait
+    args.extend(0u32.to_be_bytes()); // arguments
+    method(channel, 50, 10, &args)
+}
+
+fn publish_empty(channel: u16, key: &str) -> Vec<u8> {
+    let mut args = vec![0, 0];
+    args.extend(short(""));
+    args.extend(short(key));
+    args.push(0);
+    let mut out = method(channel, 60, 40, &args);
+    let mut header = 60u16.to_be_bytes().to_vec();
+    header.extend(0u16.to_be_bytes()); // weight
+    header.extend(0u64.to_be_bytes()); // body size: no body frame follows
+    header.extend(0u16.to_be_bytes()); // no properties
+    out.extend(frame(2, channel, &header));
+    out
+}
+
+fn consume_no_ack(channel: u16, queue: &str) -> Vec<u8> {
+    let mut args = vec![0, 0];
+    args.extend(short(queue));
+    args.extend(short("c"));
+    args.push(0b10); // no-ack
+    args.extend(0u32.to_be_bytes());
+    method(channel, 60, 20, &args)
+}
+
+/// A client-initiated close (RabbitMQ 3.10.8, checked on the real node): the server
+/// handles every frame written before the Close, answers close-ok, and leaves the
+/// TCP close to the client; it closes the socket itself only after `close_linger`.
+/// amqplib writes its Close behind queued publishes and waits for this.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_close_gets_close_ok_and_the_socket_stays_for_the_client() {
+    let config = ServerConfig {
+        limits: Limits {
+            close_linger: Duration::from_secs(1),
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let (addr, broker, stop, task) = start(config).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut bytes = handshake(4096);
+    bytes.extend(method(1, 20, 10, &short("")));
+    bytes.extend(declare_queue(1, "q"));
+    for _ in 0..50 {
+        bytes.extend(publish_empty(1, "q"));
+    }
+    let mut close = 200u16.to_be_bytes().to_vec();
+    close.extend(short("bye"));
+    close.extend([0, 0, 0, 0]);
+    bytes.extend(method(0, 10, 50, &close));
+    s.write_all(&bytes).await.unwrap();
+    let mut got = Vec::new();
+    read_until(&mut s, &mut got, |fs| {
+        fs.iter()
+            .any(|(t, c, p)| *t == 1 && *c == 0 && ids(p) == (10, 51))
+    })
+    .await;
+    let ready: u64 = broker.queues("/").unwrap().iter().map(|q| q.ready).sum();
+    assert_eq!(ready, 50, "every publish before the Close was handled");
+    // The server does not close first: a short read finds the socket open.
+    let mut buf = [0u8; 64];
+    assert!(
+        timeout(Duration::from_millis(300), s.read(&mut buf))
+            .await
+            .is_err(),
+        "the socket stays open after close-ok"
+    );
+    // What the client writes now is read and discarded.
+    s.write_all(&method(1, 20, 10, &short(""))).await.unwrap();
+    // A client that never closes is closed after close_linger.
+    let rest = read_to_end(&mut s).await;
+    assert!(rest.is_empty(), "nothing after close-ok: {rest:?}");
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}
+
+/// channel_max limits how many channels are open, not their numbers (RabbitMQ
+/// 3.10.8): channel 65535 opens under channel_max 4, and the open that would make
+/// five is 530, after the four open-ok owed for the pipelined opens before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_max_counts_open_channels_and_owed_replies_go_first() {
+    let config = ServerConfig {
+        limits: Limits {
+            channel_max: 4,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let (addr, _broker, stop, task) = start(config).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut bytes = handshake(4096);
+    for channel in [65535, 7, 300, 2, 9] {
+        bytes.extend(method(channel, 20, 10, &short("")));
+    }
+    s.write_all(&bytes).await.unwrap();
+    let got = read_to_end(&mut s).await;
+    let fs = frames(&got);
+    let opened: Vec<u16> = fs
+        .iter()
+        .filter(|(t, _, p)| *t == 1 && ids(p) == (20, 11))
+        .map(|(_, c, _)| *c)
+        .collect();
+    assert_eq!(opened, [65535, 7, 300, 2]);
+    let close = fs
+        .iter()
+        .position(|(t, c, p)| *t == 1 && *c == 0 && ids(p) == (10, 50))
+        .expect("a Connection.Close");
+    let last_open = fs
+        .iter()
+        .rposition(|(t, _, p)| *t == 1 && ids(p) == (20, 11))
+        .unwrap();
+    assert!(
+        last_open < close,
+        "open-ok owed before the error go out first"
+    );
+    let payload = &fs[close].2;
+    assert_eq!(u16::from_be_bytes([payload[4], payload[5]]), 530);
+    let len = payload[6] as usize;
+    assert_eq!(
+        std::str::from_utf8(&payload[7..7 + len]).unwrap(),
+        "NOT_ALLOWED - number of channels opened (4) has reached the negotiated channel_max (4)"
+    );
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}
+
+/// CONFORMANCE P03: publishes pipelined in one write get coalesced confirms (one
+/// `basic.ack` with `multiple` for many), and a consumer on the same connection gets
+/// each message's `basic.deliver` before the confirm that covers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_p03_confirms_coalesce_and_follow_the_deliveries() {
+    const N: u64 = 200;
+    let (addr, _broker, stop, task) = start(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut bytes = handshake(4096);
+    bytes.extend(method(1, 20, 10, &short("")));
+    bytes.extend(method(1, 85, 10, &[0])); // confirm.select
+    bytes.extend(declare_queue(1, "q"));
+    bytes.extend(consume_no_ack(1, "q"));
+    s.write_all(&bytes).await.unwrap();
+    let mut got = Vec::new();
+    read_until(&mut s, &mut got, |fs| {
+        fs.iter().any(|(t, _, p)| *t == 1 && ids(p) == (60, 21))
+    })
+    .await;
+    let mut publishes = Vec::new();
+    for _ in 0..N {
+        publishes.extend(publish_empty(1, "q"));
+    }
+    s.write_all(&publishes).await.unwrap();
+    let acked = |p: &[u8]| u64::from_be_bytes(p[4..12].try_into().unwrap());
+    let fs = read_until(&mut s, &mut got, |fs| {
+        fs.iter()
+            .any(|(t, _, p)| *t == 1 && ids(p) == (60, 80) && acked(p) == N)
+    })
+    .await;
+    let mut delivered = 0u64;
+    let mut acks = 0;
+    let mut multiple = 0;
+    for (t, _, p) in &fs {
+        if *t != 1 {
+            continue;
+        }
+        match ids(p) {
+            (60, 60) => delivered += 1,
+            (60, 80) => {
+                acks += 1;
+                multiple += usize::from(p[12] & 1 == 1);
+                assert!(
+                    acked(p) <= delivered,
+                    "the confirm of {} came before its delivery ({delivered} delivered)",
+                    acked(p)
+                );
+            }
+            (60, 120) => panic!("no publish was refused"),
+            _ => {}
+        }
+    }
+    assert_eq!(delivered, N);
+    assert!(acks < N / 2, "{acks} acks for {N} pipelined publishes");
+    assert!(multiple > 0, "coalesced acks carry multiple");
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}
+
+/// T01 on the wire: a mandatory publish held in a transaction is returned at commit,
+/// before commit-ok, and not before the commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_t01_held_mandatory_publish_returns_before_commit_ok() {
+    let (addr, _broker, stop, task) = start(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut bytes = handshake(4096);
+    bytes.extend(method(1, 20, 10, &short("")));
+    bytes.extend(method(1, 90, 10, &[])); // tx.select
+    let mut args = vec![0, 0];
+    args.extend(short("amq.direct"));
+    args.extend(short("nobody"));
+    args.push(0b01); // mandatory
+    bytes.extend(method(1, 60, 40, &args));
+    let mut header = 60u16.to_be_bytes().to_vec();
+    header.extend(0u16.to_be_bytes());
+    header.extend(0u64.to_be_bytes());
+    header.extend(0u16.to_be_bytes());
+    bytes.extend(frame(2, 1, &header));
+    s.write_all(&bytes).await.unwrap();
+    let mut got = Vec::new();
+    read_until(&mut s, &mut got, |fs| {
+        fs.iter().any(|(t, _, p)| *t == 1 && ids(p) == (90, 11))
+    })
+    .await;
+    // Nothing comes back before the commit.
+    let mut buf = [0u8; 1024];
+    if let Ok(n) = timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+        got.extend_from_slice(&buf[..n.unwrap()]);
+    }
+    assert!(
+        !frames(&got)
+            .iter()
+            .any(|(t, _, p)| *t == 1 && ids(p) == (60, 50)),
+        "a held publish is not returned before the commit"
+    );
+    s.write_all(&method(1, 90, 20, &[])).await.unwrap(); // tx.commit
+    let fs = read_until(&mut s, &mut got, |fs| {
+        fs.iter().any(|(t, _, p)| *t == 1 && ids(p) == (90, 21))
+    })
+    .await;
+    let ret = fs
+        .iter()
+        .position(|(t, _, p)| *t == 1 && ids(p) == (60, 50))
+        .expect("basic.return");
+    let ok = fs
+        .iter()
+        .position(|(t, _, p)| *t == 1 && ids(p) == (90, 21))
+        .unwrap();
+    assert!(ret < ok, "the return comes before commit-ok");
+    stop.shutdown();
+    timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
+}

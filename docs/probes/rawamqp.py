@@ -32,6 +32,20 @@ class HandshakeError(Exception):
     """The server refused the connection during tune / open."""
 
 
+def props(p):
+    """The set properties of a Basic.Properties as a dict."""
+    return {k: getattr(p, k) for k in p.attributes() if getattr(p, k) not in (None, {}, "")} if p else {}
+
+
+def unchecked(method, **fields):
+    """A method frame with fields pamqp's client-side validation would refuse (e.g. queue names
+    with '/', '+', '=' as in direct reply-to names): built valid, then overwritten."""
+    for k, v in fields.items():
+        setattr(method, k, v)
+    method.validate = lambda: None
+    return method
+
+
 def show(ch, f):
     """One-line rendering of a received frame, with the fields that matter."""
     n = getattr(f, "name", type(f).__name__)
@@ -50,8 +64,7 @@ def show(ch, f):
         return "ch%d Basic.GetOk(tag=%d, redelivered=%s, exchange=%r, routing_key=%r, message_count=%d)" % (
             ch, f.delivery_tag, f.redelivered, f.exchange, f.routing_key, f.message_count)
     if isinstance(f, H.ContentHeader):
-        p = {k: v for k, v in f.properties.to_dict().items() if v not in (None, {}, 0)} \
-            if hasattr(f.properties, "to_dict") else {}
+        p = props(f.properties)
         return "ch%d ContentHeader(size=%d, %s)" % (ch, f.body_size, p)
     if isinstance(f, B.ContentBody):
         v = f.value
