@@ -670,13 +670,13 @@ fn wrong_types_name_their_place() {
             "queues[0].arguments.x-max-priority: 256 is out of range 0..=255",
         ),
         (
-            r#"{"queues": [{"name": "q", "vhost": "/", "durable": true,
+            r#"{"queues": [{"name": "q", "vhost": "/", "durable": false,
                             "arguments": {"x-queue-type": "quorum"}}]}"#,
-            "queues[0].arguments.x-queue-type: only classic queues are supported, not 'quorum'",
+            "queues[0].durable: quorum queues are durable",
         ),
         (
             r#"{"queues": [{"name": "q", "vhost": "/", "durable": true, "type": "stream"}]}"#,
-            "queues[0].type: only classic queues are supported, not 'stream'",
+            "queues[0].type: streams are not supported by trackswitch (classic and quorum queues are)",
         ),
         (
             r#"{"queues": [{"name": "q", "vhost": "/", "durable": true, "arguments": []}]}"#,

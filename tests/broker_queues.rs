@@ -840,3 +840,145 @@ fn c_q10_purge_with_waiting_consumer_keeps_buffered_deliveries() {
     a.ack().unwrap();
     b.ack().unwrap();
 }
+
+// ----- Q11 quorum queues -----
+
+fn quorum(extra: &[(&str, FieldValue)]) -> QueueDeclare {
+    let mut arguments = table(&[("x-queue-type", ls("quorum"))]);
+    for (k, v) in extra {
+        arguments.insert(*k, v.clone());
+    }
+    QueueDeclare {
+        durable: true,
+        arguments,
+        ..QueueDeclare::default()
+    }
+}
+
+#[test]
+fn c_q11_quorum_queues_declare_durable_only() {
+    let env = Env::new();
+    let ch = env.ch();
+    let ok = ch.queue_declare("qq", &quorum(&[])).unwrap();
+    assert_eq!(ok.queue, "qq");
+    // Redeclared the same way: fine; as a classic queue: inequivalent.
+    ch.queue_declare("qq", &quorum(&[])).unwrap();
+    let err = expect_channel_error(
+        &env.conn,
+        &ch,
+        ch.queue_declare(
+            "qq",
+            &QueueDeclare {
+                durable: true,
+                ..QueueDeclare::default()
+            },
+        ),
+        406,
+    );
+    assert!(err.reply_text().contains("x-queue-type"), "{err}");
+    for (what, o) in [
+        (
+            "non-durable",
+            QueueDeclare {
+                durable: false,
+                ..quorum(&[])
+            },
+        ),
+        (
+            "exclusive-owner",
+            QueueDeclare {
+                exclusive: true,
+                ..quorum(&[])
+            },
+        ),
+        (
+            "auto-delete",
+            QueueDeclare {
+                auto_delete: true,
+                ..quorum(&[])
+            },
+        ),
+    ] {
+        let ch = env.ch();
+        let err = expect_channel_error(&env.conn, &ch, ch.queue_declare("q2", &o), 406);
+        assert_eq!(
+            err.to_string(),
+            format!("PRECONDITION_FAILED - invalid property '{what}' for queue 'q2' in vhost '/'")
+        );
+    }
+    // Arguments quorum queues refuse, and streams.
+    for args in [
+        vec![("x-max-priority", FieldValue::LongInt(5))],
+        vec![("x-overflow", ls("reject-publish-dlx"))],
+        vec![("x-delivery-limit", ls("three"))],
+    ] {
+        let ch = env.ch();
+        let err = expect_channel_error(&env.conn, &ch, ch.queue_declare("q3", &quorum(&args)), 406);
+        assert!(err.reply_text().contains(args[0].0), "{err}");
+    }
+    let ch = env.ch();
+    let o = QueueDeclare {
+        durable: true,
+        arguments: table(&[("x-queue-type", ls("stream"))]),
+        ..QueueDeclare::default()
+    };
+    let err = expect_channel_error(&env.conn, &ch, ch.queue_declare("s", &o), 406);
+    assert!(
+        err.reply_text().contains("streams are not supported"),
+        "{err}"
+    );
+    assert!(!env.queue_exists("q2") && !env.queue_exists("q3") && !env.queue_exists("s"));
+}
+
+#[test]
+fn c_q11_delivery_count_and_limit() {
+    let env = Env::new();
+    let ch = env.ch();
+    declare_x(&ch, "dlx", "fanout");
+    declare_q(&ch, "dead");
+    bind(&ch, "dead", "dlx", "");
+    let o = quorum(&[
+        ("x-delivery-limit", FieldValue::LongInt(2)),
+        ("x-dead-letter-exchange", ls("dlx")),
+    ]);
+    ch.queue_declare("qq", &o).unwrap();
+    ch.publish(
+        "",
+        "qq",
+        trackswitch::broker::Message::new("m"),
+        Default::default(),
+    )
+    .unwrap();
+    let c = ch.consume("qq", &ConsumeOptions::default()).unwrap();
+    // First delivery: no header; each return adds one to x-delivery-count.
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        let d = c.recv_timeout(std::time::Duration::from_secs(20)).unwrap();
+        let count = d
+            .message()
+            .properties
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("x-delivery-count"))
+            .and_then(FieldValue::as_int);
+        counts.push(count);
+        d.nack(true).unwrap();
+    }
+    assert_eq!(counts, [None, Some(1), Some(2)]);
+    // The third return is over the limit of 2: dead-lettered with reason
+    // delivery_limit, not delivered again.
+    assert!(matches!(c.try_recv(), Err(TryRecvError::Empty)));
+    assert_eq!(env.ready("qq"), 0);
+    let dead = ch.get("dead", true).unwrap().expect("dead-lettered");
+    let headers = dead.delivery.message().properties.headers.clone().unwrap();
+    let Some(FieldValue::Array(deaths)) = headers.get("x-death") else {
+        panic!("x-death: {headers:?}")
+    };
+    let Some(FieldValue::Table(death)) = deaths.first() else {
+        panic!("{deaths:?}")
+    };
+    assert_eq!(
+        death.get("reason").and_then(FieldValue::as_bytes),
+        Some(&b"delivery_limit"[..])
+    );
+}

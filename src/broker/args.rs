@@ -39,6 +39,10 @@ pub(crate) struct QueueArgs {
     pub(crate) dead_letter_routing_key: Option<String>,
     pub(crate) max_priority: Option<u8>,
     pub(crate) single_active_consumer: bool,
+    /// `x-queue-type: quorum` (CONFORMANCE Q11): returns are counted.
+    pub(crate) quorum: bool,
+    /// `x-delivery-limit` of a quorum queue.
+    pub(crate) delivery_limit: Option<u64>,
 }
 
 /// The arguments compared on redeclare (RabbitMQ's list for classic queues).
@@ -148,15 +152,29 @@ impl QueueArgs {
                 .as_bool()
                 .ok_or_else(|| ArgError::new("x-single-active-consumer", "expected a boolean"))?,
         };
-        match string(args, "x-queue-type")?.as_deref() {
-            None | Some("classic") => {}
+        let quorum = match string(args, "x-queue-type")?.as_deref() {
+            None | Some("classic") => false,
+            Some("quorum") => true,
+            Some("stream") => {
+                return Err(ArgError::new(
+                    "x-queue-type",
+                    "streams are not supported by trackswitch (classic and quorum queues are)",
+                ));
+            }
             Some(other) => {
                 return Err(ArgError::new(
                     "x-queue-type",
-                    format!("only classic queues are supported, not '{other}'"),
+                    format!("unsupported queue type '{other}'"),
                 ));
             }
-        }
+        };
+        let delivery_limit = if quorum {
+            quorum_args(args, overflow)?;
+            int_in(args, "x-delivery-limit", 0..=i128::from(i64::MAX))?
+        } else {
+            // Classic queues ignore it, as RabbitMQ 3.10.8's.
+            None
+        };
         Ok(QueueArgs {
             message_ttl,
             expires,
@@ -167,9 +185,30 @@ impl QueueArgs {
             dead_letter_routing_key,
             max_priority,
             single_active_consumer,
+            quorum,
+            delivery_limit,
         })
     }
 }
+
+/// The arguments a quorum queue refuses (RabbitMQ 3.10.8's rules for them).
+fn quorum_args(args: &FieldTable, overflow: Overflow) -> Result<(), ArgError> {
+    for name in QUORUM_UNSUPPORTED {
+        if args.get(name).is_some() {
+            return Err(ArgError::new(name, "not supported by quorum queues"));
+        }
+    }
+    if overflow == Overflow::RejectPublishDlx {
+        return Err(ArgError::new(
+            "x-overflow",
+            "'reject-publish-dlx' is not supported by quorum queues",
+        ));
+    }
+    Ok(())
+}
+
+/// Arguments quorum queues do not take.
+const QUORUM_UNSUPPORTED: &[&str] = &["x-max-priority", "x-queue-mode", "x-queue-master-locator"];
 
 /// Checks that a redeclare's arguments are equivalent to the existing queue's: every
 /// argument the broker understands must be absent from both or equal by value

@@ -11,6 +11,8 @@ pub(crate) enum Reason {
     Rejected,
     Expired,
     Maxlen,
+    /// A quorum queue's `x-delivery-limit` was exceeded.
+    DeliveryLimit,
 }
 
 impl Reason {
@@ -19,6 +21,7 @@ impl Reason {
             Reason::Rejected => "rejected",
             Reason::Expired => "expired",
             Reason::Maxlen => "maxlen",
+            Reason::DeliveryLimit => "delivery_limit",
         }
     }
 }

@@ -833,20 +833,45 @@ impl Plan {
             let vhost = known.vhost(&f)?;
             let durable = f.boolean("durable", None)?;
             let auto_delete = f.boolean("auto_delete", Some(false))?;
+            let mut arguments = json_to_table(f.arguments()?);
+            // RabbitMQ's exports name the type beside the arguments.
             if let Some(t) = f.map.get("type") {
                 match t.as_str() {
                     Some("classic") => {}
+                    Some("quorum") if !arguments.contains("x-queue-type") => {
+                        arguments
+                            .insert("x-queue-type", FieldValue::LongString(b"quorum".to_vec()));
+                    }
+                    Some("quorum") => {}
+                    Some("stream") => {
+                        return Err(invalid(
+                            f.at("type"),
+                            "streams are not supported by trackswitch (classic and quorum queues are)",
+                        ));
+                    }
                     Some(other) => {
                         return Err(invalid(
                             f.at("type"),
-                            format!("only classic queues are supported, not '{other}'"),
+                            format!("unsupported queue type '{other}'"),
                         ));
                     }
                     None => return Err(invalid(f.at("type"), "expected a string")),
                 }
             }
-            let arguments = json_to_table(f.arguments()?);
             check_queue_arguments(&f, &arguments)?;
+            let quorum = matches!(
+                arguments.get("x-queue-type").and_then(FieldValue::as_bytes),
+                Some(b"quorum")
+            );
+            if quorum && !durable {
+                return Err(invalid(f.at("durable"), "quorum queues are durable"));
+            }
+            if quorum && auto_delete {
+                return Err(invalid(
+                    f.at("auto_delete"),
+                    "quorum queues are not auto-delete",
+                ));
+            }
             if name.is_empty() {
                 return Err(invalid(f.at("name"), "empty queue name"));
             }

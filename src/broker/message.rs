@@ -142,6 +142,28 @@ pub(crate) struct Stored {
 
 pub(crate) type StoredRef = Arc<Stored>;
 
+impl Stored {
+    /// A copy with the `x-delivery-count` header a quorum queue adds to a message
+    /// that came back `count` times (the body is shared, not copied).
+    pub(crate) fn with_delivery_count(&self, count: u32) -> Stored {
+        let mut message = self.message.clone();
+        message
+            .properties
+            .headers
+            .get_or_insert_with(FieldTable::new)
+            .insert(
+                "x-delivery-count",
+                crate::FieldValue::LongInt(i32::try_from(count).unwrap_or(i32::MAX)),
+            );
+        Stored {
+            exchange: self.exchange.clone(),
+            routing_key: self.routing_key.clone(),
+            message,
+            bcc: self.bcc.clone(),
+        }
+    }
+}
+
 /// The longest TTL RabbitMQ accepts, in milliseconds (ten years).
 pub(crate) const MAX_TTL_MS: u64 = 315_360_000_000;
 

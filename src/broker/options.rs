@@ -42,7 +42,8 @@ pub struct QueueDeclare {
     pub auto_delete: bool,
     /// Arguments: `x-message-ttl`, `x-expires`, `x-max-length`, `x-max-length-bytes`,
     /// `x-overflow`, `x-dead-letter-exchange`, `x-dead-letter-routing-key`,
-    /// `x-max-priority`, `x-single-active-consumer`, `x-queue-type` (`classic`).
+    /// `x-max-priority`, `x-single-active-consumer`, `x-queue-type` (`classic`, or
+    /// `quorum` with `x-delivery-limit`).
     pub arguments: FieldTable,
 }
 

@@ -38,6 +38,9 @@ pub(crate) struct Entry {
     pub(crate) redelivered: bool,
     /// Priority level (0 in a queue without priorities).
     pub(crate) level: u8,
+    /// How often it came back from a consumer unsettled (quorum queues count it:
+    /// `x-delivery-count`, `x-delivery-limit`).
+    pub(crate) returns: u32,
 }
 
 impl Entry {
@@ -258,6 +261,7 @@ impl QueueCell {
             msg,
             deadline: ttl.map(|t| now.saturating_add(t)),
             redelivered: false,
+            returns: 0,
         };
         st.next_seq += 1;
         self.stats.published.fetch_add(1, Relaxed);
@@ -581,6 +585,22 @@ impl QueueCell {
                     continue;
                 }
                 e.redelivered = true;
+                if self.config.args.quorum {
+                    // A quorum queue counts returns: over `x-delivery-limit` the
+                    // message is dead-lettered (or dropped); otherwise it carries
+                    // the count in `x-delivery-count`.
+                    e.returns = e.returns.saturating_add(1);
+                    if self
+                        .config
+                        .args
+                        .delivery_limit
+                        .is_some_and(|limit| u64::from(e.returns) > limit)
+                    {
+                        self.discard(e, Reason::DeliveryLimit, &mut fx);
+                        continue;
+                    }
+                    e.msg = Arc::new(e.msg.with_delivery_count(e.returns));
+                }
                 st.insert_back(e);
             }
             if !st.deleted {

@@ -262,6 +262,9 @@ impl VhostInner {
             }));
         }
         let args = QueueArgs::parse(&o.arguments).map_err(|e| e.for_queue(name, &self.name))?;
+        if args.quorum {
+            self.check_quorum(name, o)?;
+        }
         let id = if generated {
             t.table
                 .declare_generated_queue(name)
@@ -283,6 +286,27 @@ impl VhostInner {
             message_count: 0,
             consumer_count: 0,
         })
+    }
+
+    /// A quorum queue is durable, not exclusive and not auto-delete (RabbitMQ 3.10.8's
+    /// checks, in its order).
+    fn check_quorum(&self, name: &str, o: &QueueDeclare) -> Result<(), BrokerError> {
+        let refused = if o.auto_delete {
+            "auto-delete"
+        } else if o.exclusive {
+            "exclusive-owner"
+        } else if !o.durable {
+            "non-durable"
+        } else {
+            return Ok(());
+        };
+        Err(BrokerError::channel(
+            PRECONDITION_FAILED,
+            format!(
+                "invalid property '{refused}' for queue '{name}' in vhost '{}'",
+                self.name
+            ),
+        ))
     }
 
     /// Creates the queue cell for table id `id`.
