@@ -3,13 +3,21 @@
 //! two frames (reader) or the message-size limit (assembler). The assertions live in
 //! `trackswitch::amqp::fuzz::check_frames`.
 //!
-//! Input: two bytes of frame_max hint, one byte of chunk-size count, that many chunk
-//! sizes (one byte each), then the stream. Seeds (`corpus/amqp_frames/seed-*`) put the
-//! protocol header at the start of the stream.
+//! With the session bit set, the same stream is also sent, after a valid handshake
+//! and followed by `connection.close`, to a real server on loopback
+//! (`trackswitch::amqp::fuzz::check_session`): transactions, channel errors and the
+//! close path on the wire. The server must end the session cleanly (nothing after
+//! its close-ok or Close, the socket closed in time) and leave nothing behind: no
+//! unacked message, no memory counted beyond the ready messages.
+//!
+//! Input: two bytes of frame_max hint, one byte (low 4 bits: chunk-size count; bit 7:
+//! session; bit 6: the client half-closes after writing), that many chunk sizes (one
+//! byte each), then the stream. Seeds (`corpus/amqp_frames/seed-*`) put the protocol
+//! header at the start of the stream; `seed-session-*` are session streams.
 #![no_main]
 
 use libfuzzer_sys::{Corpus, fuzz_target};
-use trackswitch::amqp::fuzz::check_frames;
+use trackswitch::amqp::fuzz::{check_frames, check_session};
 
 /// Streams longer than this are rejected: a few maximum-size frames is enough.
 const MAX_INPUT: usize = 1 << 20;
@@ -25,6 +33,10 @@ fuzz_target!(|data: &[u8]| -> Corpus {
         return Corpus::Reject;
     };
     let chunk_sizes: Vec<usize> = sizes.iter().map(|&s| usize::from(s) * 37 + 1).collect();
-    check_frames(&data[3 + n..], &chunk_sizes, frame_max);
+    let stream = &data[3 + n..];
+    check_frames(stream, &chunk_sizes, frame_max);
+    if data[2] & 0x80 != 0 {
+        check_session(stream, data[2] & 0x40 != 0);
+    }
     Corpus::Keep
 });

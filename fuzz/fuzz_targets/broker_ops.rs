@@ -9,6 +9,11 @@
 //!   `redelivered`; a settled delivery tag is refused (406, and the channel closes,
 //!   requeueing what it held);
 //! - a consumer never holds more than its prefetch;
+//! - on a transactional channel (`tx.select`) publishes and settlements are held:
+//!   a held publish is nowhere until `tx.commit` makes it ready (`tx.rollback` or a
+//!   close drops it); a held settlement leaves the channel's unacked list at once and
+//!   takes effect at commit; rolled back, its deliveries are outstanding again;
+//!   closed, they are ready again;
 //! - at the end, closing everything and draining the queues yields exactly the ready
 //!   messages (those of the TTL queue may have expired), each once.
 #![no_main]
@@ -94,6 +99,24 @@ enum Op {
     Advance {
         ms: u8,
     },
+    TxSelect {
+        channel: u8,
+    },
+    TxCommit {
+        channel: u8,
+    },
+    TxRollback {
+        channel: u8,
+    },
+}
+
+/// Work a transactional channel holds until commit.
+#[derive(Debug, Clone)]
+enum Held {
+    /// Message id, queue.
+    Publish(u64, usize),
+    /// (tag, message id) taken off the channel, and what settles them.
+    Settle(Vec<(u64, u64)>, Option<bool>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +127,10 @@ enum State {
     Done,
     /// Rejected without requeue: in the sink.
     Sunk,
+    /// Published in a transaction not yet committed: in no queue.
+    HeldPublish,
+    /// Settled in a transaction not yet committed: (channel, tag, queue).
+    HeldSettle(usize, u64, usize),
 }
 
 struct Chan {
@@ -112,6 +139,8 @@ struct Chan {
     /// Outstanding deliveries: tag -> message id.
     tags: BTreeMap<u64, u64>,
     prefetch: u16,
+    /// `Some` once transactional: the held work, in order.
+    tx: Option<Vec<Held>>,
 }
 
 struct Slot {
@@ -198,6 +227,7 @@ impl World {
                     conn,
                     tags: BTreeMap::new(),
                     prefetch: 0,
+                    tx: None,
                 });
             }
         }
@@ -210,6 +240,22 @@ impl World {
             for (_, id) in ch.tags {
                 if let Some(State::Outstanding(_, _, q)) = self.state.get(&id).copied() {
                     self.state.insert(id, State::Ready(q));
+                }
+            }
+            // Held work is discarded: publishes never happen, held deliveries were
+            // still unacked and are requeued.
+            for held in ch.tx.unwrap_or_default() {
+                match held {
+                    Held::Publish(id, _) => {
+                        self.state.insert(id, State::Done);
+                    }
+                    Held::Settle(taken, _) => {
+                        for (_, id) in taken {
+                            if let Some(State::HeldSettle(_, _, q)) = self.state.get(&id).copied() {
+                                self.state.insert(id, State::Ready(q));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -257,7 +303,8 @@ impl World {
         tags.keys().nth(pick as usize % tags.len()).copied()
     }
 
-    /// Settles tag (or everything up to it) in the model.
+    /// Settles tag (or everything up to it) in the model; in a transaction, holds the
+    /// settlement.
     fn settle(&mut self, c: usize, tag: u64, multiple: bool, to: Option<bool>) {
         let ch = self.chans[c].as_mut().expect("open channel");
         let tags: Vec<u64> = if multiple {
@@ -265,8 +312,39 @@ impl World {
         } else {
             vec![tag]
         };
-        for t in tags {
-            let id = ch.tags.remove(&t).expect("outstanding tag");
+        if ch.tx.is_some() {
+            let taken: Vec<(u64, u64)> = tags
+                .iter()
+                .map(|t| (*t, ch.tags.remove(t).expect("outstanding tag")))
+                .collect();
+            for &(t, id) in &taken {
+                let Some(State::Outstanding(_, _, q)) = self.state.get(&id).copied() else {
+                    panic!("tag {t} of message {id} not outstanding");
+                };
+                self.state.insert(id, State::HeldSettle(c, t, q));
+            }
+            ch.tx.as_mut().expect("tx").push(Held::Settle(taken, to));
+            return;
+        }
+        self.apply_settle(tags.into_iter().map(|t| (t, None)).collect(), c, to);
+    }
+
+    /// Applies a settlement of `(tag, id)` pairs (`id` None: look the tag up on
+    /// channel `c`).
+    fn apply_settle(&mut self, taken: Vec<(u64, Option<u64>)>, c: usize, to: Option<bool>) {
+        for (t, known) in taken {
+            let id = match known {
+                Some(id) => id,
+                None => self.chans[c]
+                    .as_mut()
+                    .expect("open channel")
+                    .tags
+                    .remove(&t)
+                    .expect("outstanding tag"),
+            };
+            if let Some(State::HeldSettle(_, _, q)) = self.state.get(&id).copied() {
+                self.state.insert(id, State::Outstanding(c, t, q));
+            }
             let Some(State::Outstanding(_, _, q)) = self.state.get(&id).copied() else {
                 panic!("tag {t} of message {id} not outstanding");
             };
@@ -287,8 +365,9 @@ impl World {
                 for _ in 0..(count % 8).max(1) {
                     let id = self.next_id;
                     self.next_id += 1;
-                    let ch = &self.chans[c].as_ref().expect("open").ch;
-                    let p = ch
+                    let chan = self.chans[c].as_mut().expect("open");
+                    let p = chan
+                        .ch
                         .publish(
                             "",
                             &qname(q),
@@ -296,8 +375,14 @@ impl World {
                             PublishOptions::default(),
                         )
                         .expect("publish to a declared queue");
-                    assert_eq!(p.queues, 1);
-                    self.state.insert(id, State::Ready(q));
+                    if let Some(held) = &mut chan.tx {
+                        assert_eq!(p.queues, 0, "a transactional publish is held");
+                        held.push(Held::Publish(id, q));
+                        self.state.insert(id, State::HeldPublish);
+                    } else {
+                        assert_eq!(p.queues, 1);
+                        self.state.insert(id, State::Ready(q));
+                    }
                 }
             }
             Op::Consume {
@@ -448,9 +533,9 @@ impl World {
                     .keys()
                     .copied()
                     .collect();
-                if let Some(&last) = tags.last() {
-                    self.settle(c, last, true, Some(true));
-                }
+                // Not held in a transaction: recover requeues at once.
+                let taken = tags.into_iter().map(|t| (t, None)).collect();
+                self.apply_settle(taken, c, Some(true));
             }
             Op::CloseChannel { channel } => {
                 let c = channel as usize % CHANNELS;
@@ -480,6 +565,54 @@ impl World {
             Op::Advance { ms } => {
                 self.clock
                     .advance(Duration::from_millis(u64::from(ms % 64)));
+            }
+            Op::TxSelect { channel } => {
+                let Some(c) = self.chan(channel) else { return };
+                let ch = self.chans[c].as_mut().expect("open");
+                ch.ch.tx_select().expect("tx.select");
+                ch.tx.get_or_insert_with(Vec::new);
+            }
+            Op::TxCommit { channel } | Op::TxRollback { channel } => {
+                let commit = matches!(op, Op::TxCommit { .. });
+                let Some(c) = self.chan(channel) else { return };
+                let ch = self.chans[c].as_mut().expect("open");
+                let result = if commit {
+                    ch.ch.tx_commit().map(|returned| assert!(returned.is_empty()))
+                } else {
+                    ch.ch.tx_rollback()
+                };
+                let Some(held) = ch.tx.as_mut().map(std::mem::take) else {
+                    let e = result.expect_err("not transactional");
+                    assert_eq!(e.reply_code(), 406);
+                    self.channel_closed(c);
+                    return;
+                };
+                result.expect("commit or rollback");
+                for h in held {
+                    match (h, commit) {
+                        (Held::Publish(id, q), true) => {
+                            self.state.insert(id, State::Ready(q));
+                        }
+                        (Held::Publish(id, _), false) => {
+                            self.state.insert(id, State::Done);
+                        }
+                        (Held::Settle(taken, to), true) => {
+                            let taken = taken.into_iter().map(|(t, id)| (t, Some(id))).collect();
+                            self.apply_settle(taken, c, to);
+                        }
+                        (Held::Settle(taken, _), false) => {
+                            let ch = self.chans[c].as_mut().expect("open");
+                            for (t, id) in taken {
+                                ch.tags.insert(t, id);
+                                let Some(State::HeldSettle(_, _, q)) = self.state.get(&id).copied()
+                                else {
+                                    panic!("message {id} not held");
+                                };
+                                self.state.insert(id, State::Outstanding(c, t, q));
+                            }
+                        }
+                    }
+                }
             }
         }
     }
