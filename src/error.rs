@@ -107,7 +107,7 @@ impl fmt::Display for DeclareError {
                 write!(f, "operation not permitted on the default {kind}")
             }
             DeclareError::AccessRefused { kind, name } => {
-                write!(f, "{kind} name '{name}' contains reserved prefix 'amq.'")
+                write!(f, "{kind} name '{name}' contains reserved prefix 'amq.*'")
             }
             DeclareError::Inequivalent {
                 kind,

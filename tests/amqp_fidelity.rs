@@ -28,8 +28,7 @@ async fn declare(ch: &Channel, queue: &str) {
 }
 
 async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: BasicProperties) {
-    // Without confirm mode the publisher confirm resolves at once.
-    let _ = within(ch.basic_publish(
+    let confirm = within(ch.basic_publish(
         s(exchange),
         s(key),
         BasicPublishOptions::default(),
@@ -38,6 +37,8 @@ async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: Ba
     ))
     .await
     .expect("publish");
+    // Without confirm mode it resolves at once (nothing was requested).
+    within(confirm).await.expect("publish written");
 }
 
 async fn ready(ch: &Channel, queue: &str) -> u32 {

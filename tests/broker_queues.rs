@@ -57,10 +57,7 @@ fn c_q01_empty_name_means_last_declared_queue() {
     send(&ch, "x", "", "4");
     assert_eq!(c.try_recv().unwrap().body(), b"4");
     drop(c);
-    // passive declare
     send(&ch, "", &last, "5");
-    let ok = ch.queue_declare("", &QueueDeclare::passive()).unwrap();
-    assert_eq!((ok.queue.as_str(), ok.message_count), (last.as_str(), 1));
     // unbind
     ch.queue_unbind("", "x", "", &FieldTable::new()).unwrap();
     assert_eq!(send(&ch, "x", "", "6").queues, 0);
@@ -841,6 +838,22 @@ fn c_q10_purge_with_waiting_consumer_keeps_buffered_deliveries() {
     b.ack().unwrap();
 }
 
+/// A passive declare names its queue: `''` is not the last declared queue (RabbitMQ
+/// 3.10.8 answers 404 "no queue ''" even after a declare on the channel).
+#[test]
+fn c_q01_passive_declare_of_empty_name_is_404() {
+    let env = Env::new();
+    let ch = env.ch();
+    declare_q(&ch, "last");
+    let err = expect_channel_error(
+        &env.conn,
+        &ch,
+        ch.queue_declare("", &QueueDeclare::passive()),
+        404,
+    );
+    assert_eq!(err.to_string(), "NOT_FOUND - no queue '' in vhost '/'");
+}
+
 // ----- Q11 quorum queues -----
 
 fn quorum(extra: &[(&str, FieldValue)]) -> QueueDeclare {
@@ -906,16 +919,61 @@ fn c_q11_quorum_queues_declare_durable_only() {
             format!("PRECONDITION_FAILED - invalid property '{what}' for queue 'q2' in vhost '/'")
         );
     }
-    // Arguments quorum queues refuse, and streams.
-    for args in [
-        vec![("x-max-priority", FieldValue::LongInt(5))],
-        vec![("x-overflow", ls("reject-publish-dlx"))],
-        vec![("x-delivery-limit", ls("three"))],
-    ] {
+    // Arguments quorum queues refuse (RabbitMQ 3.10.8's texts); others they take.
+    for name in ["x-max-priority", "x-queue-mode", "x-queue-master-locator"] {
         let ch = env.ch();
+        let args = [(name, FieldValue::LongInt(5))];
         let err = expect_channel_error(&env.conn, &ch, ch.queue_declare("q3", &quorum(&args)), 406);
-        assert!(err.reply_text().contains(args[0].0), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "PRECONDITION_FAILED - invalid arg '{name}' for queue 'q3' in vhost '/' of queue type rabbit_quorum_queue"
+            )
+        );
     }
+    let ch = env.ch();
+    let taken = [
+        ("x-overflow", ls("reject-publish-dlx")),
+        ("x-delivery-limit", ls("three")),
+        ("x-foo", ls("bar")),
+        ("x-message-ttl", FieldValue::LongInt(1000)),
+    ];
+    ch.queue_declare("q4", &quorum(&taken)).unwrap();
+    // A server-named quorum queue, an unknown type.
+    let ch = env.ch();
+    let o = QueueDeclare {
+        durable: true,
+        ..quorum(&[])
+    };
+    let err = expect_channel_error(&env.conn, &ch, ch.queue_declare("", &o), 406);
+    assert_eq!(
+        err.to_string(),
+        "PRECONDITION_FAILED - Cannot declare a server-named queue for type rabbit_quorum_queue"
+    );
+    let ch = env.ch();
+    let o = QueueDeclare {
+        durable: true,
+        arguments: table(&[("x-queue-type", ls("bogus"))]),
+        ..QueueDeclare::default()
+    };
+    let err = expect_channel_error(&env.conn, &ch, ch.queue_declare("b", &o), 406);
+    assert_eq!(
+        err.to_string(),
+        "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'b' in vhost '/': \"unsupported queue type 'bogus'\""
+    );
+    // Streams: the declare properties are checked first, as RabbitMQ does; then our
+    // refusal.
+    let ch = env.ch();
+    let o = QueueDeclare {
+        durable: false,
+        arguments: table(&[("x-queue-type", ls("stream"))]),
+        ..QueueDeclare::default()
+    };
+    let err = expect_channel_error(&env.conn, &ch, ch.queue_declare("s", &o), 406);
+    assert!(
+        err.reply_text().contains("invalid property 'non-durable'"),
+        "{err}"
+    );
     let ch = env.ch();
     let o = QueueDeclare {
         durable: true,
@@ -928,6 +986,31 @@ fn c_q11_quorum_queues_declare_durable_only() {
         "{err}"
     );
     assert!(!env.queue_exists("q2") && !env.queue_exists("q3") && !env.queue_exists("s"));
+    // Redeclares: `classic` named or not is the same; quorum against none is not.
+    let ch = env.ch();
+    let o = QueueDeclare {
+        arguments: table(&[("x-queue-type", ls("classic"))]),
+        ..QueueDeclare::default()
+    };
+    ch.queue_declare("c", &o).unwrap();
+    ch.queue_declare("c", &QueueDeclare::default()).unwrap();
+    let err = expect_channel_error(
+        &env.conn,
+        &ch,
+        ch.queue_declare(
+            "qq",
+            &QueueDeclare {
+                durable: true,
+                ..QueueDeclare::default()
+            },
+        ),
+        406,
+    );
+    assert_eq!(
+        err.to_string(),
+        "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'qq' in vhost '/': \
+         received none but current is the value 'quorum' of type 'longstr'"
+    );
 }
 
 #[test]
@@ -971,6 +1054,10 @@ fn c_q11_delivery_count_and_limit() {
     assert_eq!(env.ready("qq"), 0);
     let dead = ch.get("dead", true).unwrap().expect("dead-lettered");
     let headers = dead.delivery.message().properties.headers.clone().unwrap();
+    assert!(
+        headers.get("x-delivery-count").is_none(),
+        "not stored in the message"
+    );
     let Some(FieldValue::Array(deaths)) = headers.get("x-death") else {
         panic!("x-death: {headers:?}")
     };
@@ -980,5 +1067,47 @@ fn c_q11_delivery_count_and_limit() {
     assert_eq!(
         death.get("reason").and_then(FieldValue::as_bytes),
         Some(&b"delivery_limit"[..])
+    );
+}
+
+/// Quorum queues put returned messages at the back (RabbitMQ 3.10.8; classic queues
+/// put them back in place), and `basic.get` names the delivery count from 0.
+#[test]
+fn c_q11_returns_go_to_the_back_and_get_counts_from_0() {
+    let env = Env::new();
+    let ch = env.ch();
+    ch.queue_declare("qq", &quorum(&[])).unwrap();
+    for body in ["m1", "m2", "m3"] {
+        ch.publish(
+            "",
+            "qq",
+            trackswitch::broker::Message::new(body),
+            Default::default(),
+        )
+        .unwrap();
+    }
+    let count = |d: &trackswitch::broker::Delivery| {
+        d.message()
+            .properties
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("x-delivery-count"))
+            .and_then(FieldValue::as_int)
+    };
+    let first = ch.get("qq", false).unwrap().unwrap().delivery;
+    assert_eq!((first.body(), count(&first)), (&b"m1"[..], Some(0)));
+    first.reject(true).unwrap();
+    let mut order = Vec::new();
+    while let Some(ok) = ch.get("qq", true).unwrap() {
+        let d = ok.delivery;
+        order.push((String::from_utf8_lossy(d.body()).into_owned(), count(&d)));
+    }
+    assert_eq!(
+        order,
+        [
+            ("m2".to_string(), Some(0)),
+            ("m3".to_string(), Some(0)),
+            ("m1".to_string(), Some(1))
+        ]
     );
 }

@@ -112,14 +112,17 @@ step(c, "declare on ch1 + consume on ch2, one write", (1, C.Queue.Declare(queue=
 step(c, "delete", (1, C.Queue.Delete(queue=q)))
 c.close()
 
-print("> single publish, consumer on ch2: exact frame order")
-c = Conn(args.url)
-c.open(1)
-c.open(2)
-q = "probe-cf-%s-single" % tag
-step(c, "declare, confirm.select", (1, C.Queue.Declare(queue=q)), (1, C.Confirm.Select()))
-step(c, "consume on ch2", (2, C.Basic.Consume(queue=q, consumer_tag="ctag", no_ack=True)))
-for i in range(3):
-    step(c, "publish one message", c.publish(1, "", q, b"one"))
-step(c, "delete", (1, C.Queue.Delete(queue=q)))
-c.close()
+for kind, dur, qargs, pers in [("classic transient", False, {}, False), ("classic durable, persistent", True, {}, True),
+                               ("quorum", True, {"x-queue-type": "quorum"}, False)]:
+    print("> single publish, consumer on ch2 (%s): exact frame order, 5 tries" % kind)
+    c = Conn(args.url)
+    c.open(1)
+    c.open(2)
+    q = "probe-cf-%s-single" % tag
+    step(c, "declare, confirm.select", (1, C.Queue.Declare(queue=q, durable=dur, arguments=qargs)),
+         (1, C.Confirm.Select()))
+    step(c, "consume on ch2", (2, C.Basic.Consume(queue=q, consumer_tag="ctag", no_ack=True)))
+    for i in range(5):
+        step(c, "publish one message", c.publish(1, "", q, b"one", C.Basic.Properties(delivery_mode=2 if pers else 1)))
+    step(c, "delete", (1, C.Queue.Delete(queue=q)))
+    c.close()

@@ -622,6 +622,12 @@ impl Conn {
                 Frame::Method(_, Method::UpdateSecret { .. }) => {
                     self.emit(0, &Reply::UpdateSecretOk)
                 }
+                // RabbitMQ 3.10.8's answer to channel.open on channel 0.
+                Frame::Method(_, m @ Method::ChannelOpen) => Err(close(
+                    504,
+                    "CHANNEL_ERROR - unexpected method in connection state running",
+                    m.ids(),
+                )),
                 Frame::Method(_, m) => Err(close(
                     503,
                     "COMMAND_INVALID - method not valid on channel 0 now",
@@ -697,7 +703,7 @@ impl Conn {
                 if let Frame::Method(_, Method::ChannelOpen) = frame {
                     return Err(close(
                         504,
-                        format!("CHANNEL_ERROR - second 'channel.open' on channel {channel}"),
+                        "CHANNEL_ERROR - second 'channel.open' seen",
                         (20, 10),
                     ));
                 }

@@ -1,9 +1,10 @@
 //! An AMQP 0-9-1 server for the embedded [broker](crate::broker) (feature `server`).
 //!
 //! Unmodified clients (pika, aiormq, lapin) talk to the broker over TCP as if it were
-//! RabbitMQ: handshake with PLAIN or AMQPLAIN, heartbeats, channels, every method of
-//! the exchange, queue, basic and confirm classes, publisher confirms, mandatory
-//! returns, consumer-cancel notifications and `connection.blocked`.
+//! RabbitMQ 3.10.8: handshake with PLAIN or AMQPLAIN, heartbeats, channels, every method
+//! of the exchange, queue, basic, confirm and tx classes, publisher confirms (coalesced
+//! with `multiple`), mandatory returns, direct reply-to, consumer-cancel notifications
+//! and `connection.blocked`.
 //!
 //! # Example
 //!
@@ -46,8 +47,11 @@
 //!
 //! # Deviations from RabbitMQ
 //!
-//! - Transactions (`tx.*`) and `channel.flow active=false` close the connection with
-//!   540 NOT_IMPLEMENTED.
+//! - `channel.flow active=false` closes the connection with 540 NOT_IMPLEMENTED, as
+//!   RabbitMQ 3.10.8 does; so do `basic.recover requeue=false` and `immediate`.
+//! - A publish held in a transaction is routed at `tx.commit` (RabbitMQ routes it when
+//!   it is published and delivers at commit): a binding changed between the two
+//!   decides differently.
 //! - Above the memory watermark a connection that publishes is held whole (its
 //!   consumers' acks included) until memory drops, as RabbitMQ's blocked readers.
 

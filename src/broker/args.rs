@@ -66,6 +66,9 @@ const EQUIVALENT: &[&str] = &[
 pub(crate) struct ArgError {
     pub(crate) name: &'static str,
     pub(crate) reason: String,
+    /// The argument is valid, but not for a quorum queue (RabbitMQ's text then names
+    /// the queue type instead of a reason).
+    pub(crate) not_for_quorum: bool,
 }
 
 impl ArgError {
@@ -73,11 +76,21 @@ impl ArgError {
         ArgError {
             name,
             reason: reason.into(),
+            not_for_quorum: false,
         }
     }
 
     /// The channel error for queue `queue` in `vhost`.
     pub(crate) fn for_queue(&self, queue: &str, vhost: &str) -> BrokerError {
+        if self.not_for_quorum {
+            return BrokerError::channel(
+                PRECONDITION_FAILED,
+                format!(
+                    "invalid arg '{}' for queue '{queue}' in vhost '{vhost}' of queue type rabbit_quorum_queue",
+                    self.name
+                ),
+            );
+        }
         BrokerError::channel(
             PRECONDITION_FAILED,
             format!(
@@ -152,25 +165,23 @@ impl QueueArgs {
                 .as_bool()
                 .ok_or_else(|| ArgError::new("x-single-active-consumer", "expected a boolean"))?,
         };
-        let quorum = match string(args, "x-queue-type")?.as_deref() {
-            None | Some("classic") => false,
-            Some("quorum") => true,
-            Some("stream") => {
+        let quorum = match queue_type(args)? {
+            QueueType::Classic => false,
+            QueueType::Quorum => true,
+            QueueType::Stream => {
                 return Err(ArgError::new(
                     "x-queue-type",
                     "streams are not supported by trackswitch (classic and quorum queues are)",
                 ));
             }
-            Some(other) => {
-                return Err(ArgError::new(
-                    "x-queue-type",
-                    format!("unsupported queue type '{other}'"),
-                ));
-            }
         };
         let delivery_limit = if quorum {
-            quorum_args(args, overflow)?;
-            int_in(args, "x-delivery-limit", 0..=i128::from(i64::MAX))?
+            quorum_args(args)?;
+            // As RabbitMQ 3.10.8: a negative limit acts as 0, a non-integer one is
+            // ignored.
+            args.get("x-delivery-limit")
+                .and_then(FieldValue::as_int)
+                .map(|n| n.clamp(0, i128::from(i64::MAX)) as u64)
         } else {
             // Classic queues ignore it, as RabbitMQ 3.10.8's.
             None
@@ -191,18 +202,38 @@ impl QueueArgs {
     }
 }
 
-/// The arguments a quorum queue refuses (RabbitMQ 3.10.8's rules for them).
-fn quorum_args(args: &FieldTable, overflow: Overflow) -> Result<(), ArgError> {
+/// The queue types RabbitMQ 3.10.8 knows (`x-queue-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueueType {
+    Classic,
+    Quorum,
+    Stream,
+}
+
+/// A queue's `x-queue-type`.
+pub(crate) fn queue_type(args: &FieldTable) -> Result<QueueType, ArgError> {
+    match string(args, "x-queue-type")?.as_deref() {
+        None | Some("classic") => Ok(QueueType::Classic),
+        Some("quorum") => Ok(QueueType::Quorum),
+        Some("stream") => Ok(QueueType::Stream),
+        Some(other) => Err(ArgError::new(
+            "x-queue-type",
+            // RabbitMQ 3.10.8 prints the reason as an Erlang string.
+            format!("\"unsupported queue type '{other}'\""),
+        )),
+    }
+}
+
+/// The arguments a quorum queue refuses (RabbitMQ 3.10.8's rules for them; it takes
+/// every other one, unknown ones included).
+fn quorum_args(args: &FieldTable) -> Result<(), ArgError> {
     for name in QUORUM_UNSUPPORTED {
         if args.get(name).is_some() {
-            return Err(ArgError::new(name, "not supported by quorum queues"));
+            return Err(ArgError {
+                not_for_quorum: true,
+                ..ArgError::new(name, "not supported by quorum queues")
+            });
         }
-    }
-    if overflow == Overflow::RejectPublishDlx {
-        return Err(ArgError::new(
-            "x-overflow",
-            "'reject-publish-dlx' is not supported by quorum queues",
-        ));
     }
     Ok(())
 }
@@ -219,21 +250,36 @@ pub(crate) fn check_equivalent(
     queue: &str,
     vhost: &str,
 ) -> Result<(), BrokerError> {
-    for &name in EQUIVALENT {
-        let (a, b) = (current.get(name), received.get(name));
+    let quorum = matches!(queue_type(current), Ok(QueueType::Quorum));
+    // A quorum queue compares its own arguments too.
+    let names = EQUIVALENT
+        .iter()
+        .chain(quorum.then_some(&"x-delivery-limit"));
+    for &name in names {
+        let (mut a, mut b) = (current.get(name), received.get(name));
+        if name == "x-queue-type" {
+            // `classic` is the default: naming it or not is the same.
+            let classic =
+                |v: Option<&FieldValue>| v.and_then(FieldValue::as_bytes) == Some(b"classic");
+            a = a.filter(|_| !classic(a));
+            b = b.filter(|_| !classic(b));
+        }
         let same = match (a, b) {
             (None, None) => true,
             (Some(a), Some(b)) => a.same_value(b),
             _ => false,
         };
         if !same {
+            // RabbitMQ 3.10.8 names the type only when one side is missing.
+            let (received, current) = match (b, a) {
+                (Some(b), Some(a)) => (format!("'{}'", plain(b)), format!("'{}'", plain(a))),
+                (b, a) => (typed(b), typed(a)),
+            };
             return Err(BrokerError::channel(
                 PRECONDITION_FAILED,
                 format!(
                     "inequivalent arg '{name}' for queue '{queue}' in vhost '{vhost}': \
-                     received {} but current is {}",
-                    show(b),
-                    show(a)
+                     received {received} but current is {current}"
                 ),
             ));
         }
@@ -241,17 +287,44 @@ pub(crate) fn check_equivalent(
     Ok(())
 }
 
-fn show(v: Option<&FieldValue>) -> String {
-    match v {
-        None => "none".into(),
-        Some(v) => match v.as_bytes() {
-            Some(b) => format!("'{}'", String::from_utf8_lossy(b)),
-            None => match v.as_int() {
-                Some(n) => n.to_string(),
-                None => format!("{v:?}"),
-            },
+/// An argument's value as RabbitMQ prints it.
+fn plain(v: &FieldValue) -> String {
+    match v.as_bytes() {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => match (v.as_int(), v.as_bool()) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(b)) => b.to_string(),
+            (None, None) => format!("{v:?}"),
         },
     }
+}
+
+/// `none`, or `the value 'V' of type 'T'` with RabbitMQ's name of the field type.
+fn typed(v: Option<&FieldValue>) -> String {
+    let Some(v) = v else {
+        return "none".into();
+    };
+    let kind = match v {
+        FieldValue::Boolean(_) => "bool",
+        FieldValue::ShortShortInt(_) => "byte",
+        FieldValue::ShortShortUInt(_) => "unsignedbyte",
+        FieldValue::ShortInt(_) => "short",
+        FieldValue::ShortUInt(_) => "unsignedshort",
+        FieldValue::LongInt(_) => "signedint",
+        FieldValue::LongUInt(_) => "unsignedint",
+        FieldValue::LongLongInt(_) | FieldValue::LongLongUInt(_) => "long",
+        FieldValue::Float(_) => "float",
+        FieldValue::Double(_) => "double",
+        FieldValue::Decimal { .. } => "decimal",
+        FieldValue::ShortString(_) => "shortstr",
+        FieldValue::LongString(_) => "longstr",
+        FieldValue::ByteArray(_) => "binary",
+        FieldValue::Array(_) => "array",
+        FieldValue::Timestamp(_) => "timestamp",
+        FieldValue::Table(_) => "table",
+        FieldValue::Void => "void",
+    };
+    format!("the value '{}' of type '{kind}'", plain(v))
 }
 
 /// A consumer's `x-priority` argument (default 0).

@@ -646,11 +646,20 @@ impl Channel {
     ) -> Result<QueueDeclareOk, BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
+            if name == REPLY_TO {
+                // The direct reply-to pseudo-queue declares as RabbitMQ 3.10.8's does.
+                return Ok(QueueDeclareOk {
+                    queue: REPLY_TO.into(),
+                    message_count: 0,
+                    consumer_count: 1,
+                });
+            }
             let ok = if name.is_empty() && !options.passive {
                 s.vhost().queue_declare(conn, "", options, true)?
             } else {
-                let name = s.queue_name(name)?;
-                s.vhost().queue_declare(conn, &name, options, false)?
+                // A passive declare names its queue: `''` is not the last declared
+                // one (RabbitMQ 3.10.8: 404 "no queue ''").
+                s.vhost().queue_declare(conn, name, options, false)?
             };
             if options.exclusive && !options.passive {
                 s.conn.own_queue(&ok.queue);
@@ -823,7 +832,9 @@ impl Channel {
             let Some((entry, left)) = cell.get(no_ack) else {
                 return Ok(None);
             };
-            let (msg, redelivered) = (Arc::clone(&entry.msg), entry.redelivered);
+            // A quorum queue's get always names the delivery count (0 the first time).
+            let msg = entry.delivered_message(cell.config.args.quorum);
+            let redelivered = entry.redelivered;
             let Some(tag) = s.register(entry, Some(cell), None, no_ack) else {
                 return Err(s.check_open().expect_err("register fails only when closed"));
             };

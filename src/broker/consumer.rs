@@ -322,7 +322,7 @@ impl Consumer {
     fn deliver(&self, e: Entry) -> Option<Delivery> {
         self.shared.after_take();
         let queue = self.shared.queue.upgrade();
-        let (msg, redelivered) = (Arc::clone(&e.msg), e.redelivered);
+        let (msg, redelivered) = (e.delivered_message(false), e.redelivered);
         let tag = self
             .channel
             .register(e, queue, Some(&self.shared), self.shared.no_ack)?;

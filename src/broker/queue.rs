@@ -48,6 +48,17 @@ impl Entry {
         self.msg.message.body.len() as u64
     }
 
+    /// The message as a delivery hands it out: with `x-delivery-count` once it came
+    /// back (quorum queues count returns; `always`: also 0 the first time, as a
+    /// quorum queue's `basic.get`). The stored message never carries it.
+    pub(crate) fn delivered_message(&self, always: bool) -> StoredRef {
+        if self.returns > 0 || always {
+            Arc::new(self.msg.with_delivery_count(self.returns))
+        } else {
+            Arc::clone(&self.msg)
+        }
+    }
+
     fn expired(&self, now: u64) -> bool {
         self.deadline.is_some_and(|d| d <= now)
     }
@@ -587,8 +598,8 @@ impl QueueCell {
                 e.redelivered = true;
                 if self.config.args.quorum {
                     // A quorum queue counts returns: over `x-delivery-limit` the
-                    // message is dead-lettered (or dropped); otherwise it carries
-                    // the count in `x-delivery-count`.
+                    // message is dead-lettered (or dropped); otherwise its next
+                    // deliveries carry the count in `x-delivery-count`.
                     e.returns = e.returns.saturating_add(1);
                     if self
                         .config
@@ -599,7 +610,9 @@ impl QueueCell {
                         self.discard(e, Reason::DeliveryLimit, &mut fx);
                         continue;
                     }
-                    e.msg = Arc::new(e.msg.with_delivery_count(e.returns));
+                    // Returned messages go to the back of a quorum queue.
+                    e.seq = st.next_seq;
+                    st.next_seq += 1;
                 }
                 st.insert_back(e);
             }

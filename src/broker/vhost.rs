@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock, Weak};
 
-use super::args::{QueueArgs, check_equivalent};
+use super::args::{QueueArgs, QueueType, check_equivalent, queue_type};
 use super::clock::Timer;
 use super::deadletter::{DeadLetter, is_cycle};
 use super::error::{ACCESS_REFUSED, BrokerError, NOT_FOUND, PRECONDITION_FAILED, RESOURCE_LOCKED};
@@ -261,10 +261,11 @@ impl VhostInner {
                 name: name.into(),
             }));
         }
-        let args = QueueArgs::parse(&o.arguments).map_err(|e| e.for_queue(name, &self.name))?;
-        if args.quorum {
-            self.check_quorum(name, o)?;
+        let kind = queue_type(&o.arguments).map_err(|e| e.for_queue(name, &self.name))?;
+        if kind != QueueType::Classic {
+            self.check_replicated(name, kind, o, generated)?;
         }
+        let args = QueueArgs::parse(&o.arguments).map_err(|e| e.for_queue(name, &self.name))?;
         let id = if generated {
             t.table
                 .declare_generated_queue(name)
@@ -288,9 +289,26 @@ impl VhostInner {
         })
     }
 
-    /// A quorum queue is durable, not exclusive and not auto-delete (RabbitMQ 3.10.8's
-    /// checks, in its order).
-    fn check_quorum(&self, name: &str, o: &QueueDeclare) -> Result<(), BrokerError> {
+    /// A quorum queue (or a stream, which is refused later) has a client-chosen name
+    /// and is durable, not exclusive and not auto-delete: RabbitMQ 3.10.8's checks, in
+    /// its order.
+    fn check_replicated(
+        &self,
+        name: &str,
+        kind: QueueType,
+        o: &QueueDeclare,
+        generated: bool,
+    ) -> Result<(), BrokerError> {
+        if generated {
+            let module = match kind {
+                QueueType::Stream => "rabbit_stream_queue",
+                _ => "rabbit_quorum_queue",
+            };
+            return Err(BrokerError::channel(
+                PRECONDITION_FAILED,
+                format!("Cannot declare a server-named queue for type {module}"),
+            ));
+        }
         let refused = if o.auto_delete {
             "auto-delete"
         } else if o.exclusive {

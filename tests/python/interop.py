@@ -245,6 +245,200 @@ def pika_exclusive_and_errors(url):
     return codes
 
 
+def closed_by_broker(fn):
+    """Run fn(); return "CODE TEXT" of the ChannelClosedByBroker it raises, or "ok"."""
+    try:
+        fn()
+        return "ok"
+    except ChannelClosedByBroker as e:
+        return "%d %s" % (e.reply_code, e.reply_text.replace(RUN, "RUN"))
+
+
+def pika_transactions(url):
+    conn = connect(url)
+    ch = conn.channel()
+    watch = conn.channel()
+    q = name("tx")
+    ch.queue_declare(q)
+
+    def count():
+        return watch.queue_declare(q, passive=True).method.message_count
+
+    out = {}
+    ch.tx_select()
+    ch.basic_publish("", q, b"t1")
+    ch.basic_publish("", q, b"t2")
+    out["before_commit"] = count()
+    ch.tx_commit()
+    out["after_commit"] = count()
+    ch.basic_publish("", q, b"t3")
+    ch.tx_rollback()
+    out["after_rollback"] = count()
+    # An ack inside the transaction is held: rolled back, the message stays unacked ...
+    method, _, body = ch.basic_get(q)
+    ch.basic_ack(method.delivery_tag)
+    ch.tx_rollback()
+    out["ready_after_ack_rolled_back"] = count()
+    # ... so the same tag can be acked again, and the commit settles it.
+    ch.basic_ack(method.delivery_tag)
+    ch.tx_commit()
+    out["acked_body"] = body.decode()
+    # A rejection (requeue) is held until the commit as well.
+    method, _, _ = ch.basic_get(q)
+    ch.basic_reject(method.delivery_tag, requeue=True)
+    out["ready_before_reject_commit"] = count()
+    ch.tx_commit()
+    out["ready_after_reject_commit"] = count()
+    # Closing a channel with a pending transaction discards it.
+    ch.basic_publish("", q, b"t4")
+    ch.close()
+    out["after_close_with_pending_tx"] = count()
+    out["commit_without_select"] = closed_by_broker(lambda: conn.channel().tx_commit())
+    out["rollback_without_select"] = closed_by_broker(lambda: conn.channel().tx_rollback())
+
+    def confirm_on_tx():
+        c2 = conn.channel()
+        c2.tx_select()
+        c2.confirm_delivery()
+
+    def tx_on_confirm():
+        c2 = conn.channel()
+        c2.confirm_delivery()
+        c2.tx_select()
+
+    out["confirm_on_tx_channel"] = closed_by_broker(confirm_on_tx)
+    out["tx_on_confirm_channel"] = closed_by_broker(tx_on_confirm)
+    watch.queue_delete(q)
+    conn.close()
+    return out
+
+
+def pika_unbind_idempotent(url):
+    conn = connect(url)
+    ch = conn.channel()
+    q, x, x2 = name("ub-q"), name("ub-x"), name("ub-x2")
+    ch.queue_declare(q)
+    ch.exchange_declare(x, "direct")
+    ch.exchange_declare(x2, "direct")
+    ch.queue_bind(q, x, "k")
+    ch.exchange_bind(x2, x, "k")
+    out = {}
+    ch.queue_unbind(q, x, "never-bound")
+    out["unbind_missing_binding"] = "ok"
+    ch.queue_delete(q)
+    ch.exchange_delete(x)
+    ch.exchange_delete(x2)
+    ch.queue_unbind(q, x, "k")
+    out["queue_unbind_both_gone"] = "ok"
+    ch.exchange_unbind(x2, x, "k")
+    out["exchange_unbind_both_gone"] = "ok"
+    out["queue_bind_both_gone"] = closed_by_broker(lambda: ch.queue_bind(q, x, "k"))
+    ch = conn.channel()
+    out["exchange_bind_both_gone"] = closed_by_broker(lambda: ch.exchange_bind(x2, x, "k"))
+    ch = conn.channel()
+    out["queue_unbind_default_exchange"] = closed_by_broker(lambda: ch.queue_unbind(q, "", q))
+    conn.close()
+    return out
+
+
+def pika_large_message(url):
+    conn = connect(url)
+    ch = conn.channel()
+    q = name("large")
+    ch.queue_declare(q)
+    body = bytes(range(256)) * (17 * 1024 * 1024 // 256)  # 17 MiB
+    ch.basic_publish("", q, body, pika.BasicProperties(message_id="big"))
+    got = None
+    deadline = time.time() + 15
+    while got is None and time.time() < deadline:
+        method, props, data = ch.basic_get(q, auto_ack=True)
+        if method is not None:
+            got = (props.message_id, len(data), data == body)
+        else:
+            conn.process_data_events(time_limit=0.1)
+    ch.queue_delete(q)
+    conn.close()
+    return {"received": list(got) if got else None}
+
+
+def pika_default_exchange_declare(url):
+    conn = connect(url)
+    out = {
+        "passive": closed_by_broker(lambda: conn.channel().exchange_declare("", passive=True)),
+        "active": closed_by_broker(lambda: conn.channel().exchange_declare("", "direct")),
+        "amq_direct_passive": closed_by_broker(lambda: conn.channel().exchange_declare("amq.direct", passive=True)),
+    }
+    conn.close()
+    return out
+
+
+def pika_channel_numbers(url):
+    params = pika.URLParameters(url)
+    params.socket_timeout = 10
+    params.channel_max = 3  # the client asks for 3, below RabbitMQ's 2047: 3 is negotiated
+    conn = pika.BlockingConnection(params)
+    out = {}
+    # The channel number is not bounded by channel_max; the count of open channels is.
+    high = conn.channel(channel_number=65535)
+    q = name("ch65535")
+    high.queue_declare(q)
+    high.basic_publish("", q, b"on 65535")
+    deadline = time.time() + 5
+    body = None
+    while body is None and time.time() < deadline:
+        method, _, data = high.basic_get(q, auto_ack=True)
+        body = data.decode() if method else None
+    out["channel_65535"] = body
+    conn.channel(channel_number=1)
+    conn.channel(channel_number=2)
+    try:
+        conn.channel(channel_number=3)
+        out["fourth_channel"] = "ok"
+    except pika.exceptions.ConnectionClosedByBroker as e:
+        out["fourth_channel"] = "%d %s" % (e.reply_code, e.reply_text)
+    conn2 = connect(url)
+    conn2.channel().queue_delete(q)
+    conn2.close()
+    return out
+
+
+def pika_quorum_delivery_limit(url):
+    conn = connect(url)
+    ch = conn.channel()
+    q = name("quorum")
+    ok = ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum", "x-delivery-limit": 2})
+    out = {"declare_ok_count": ok.method.message_count}
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"poison", pika.BasicProperties(headers={"h": "v"}))
+    out["message_count"] = ch.queue_declare(q, passive=True).method.message_count
+    seen = []
+
+    def on_message(c, method, props, body):
+        headers = props.headers or {}
+        seen.append([method.redelivered, headers.get("x-delivery-count"), headers.get("h")])
+        c.basic_reject(method.delivery_tag, requeue=True)
+
+    ch.basic_consume(q, on_message)
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        conn.process_data_events(time_limit=0.2)
+    out["deliveries"] = seen  # [redelivered, x-delivery-count, h]
+    out["left"] = ch.queue_declare(q, passive=True).method.message_count
+    ch.queue_delete(q)
+    errors = {}
+    for label, kwargs in [
+        ("non_durable", {"durable": False, "arguments": {"x-queue-type": "quorum"}}),
+        ("exclusive", {"durable": True, "exclusive": True, "arguments": {"x-queue-type": "quorum"}}),
+        ("max_priority", {"durable": True, "arguments": {"x-queue-type": "quorum", "x-max-priority": 5}}),
+        ("stream_non_durable", {"durable": False, "arguments": {"x-queue-type": "stream"}}),
+        ("bogus_type", {"durable": True, "arguments": {"x-queue-type": "bogus"}}),
+    ]:
+        errors[label] = closed_by_broker(lambda: conn.channel().queue_declare(name("qq-" + label), **kwargs))
+    out["refused"] = errors
+    conn.close()
+    return out
+
+
 # ---------------------------------------------------------------- aiormq scenarios
 
 
@@ -330,6 +524,82 @@ async def seed_story(url):
         await asyncio.wait_for(connection.close(), 10)
 
 
+async def aiormq_direct_reply_to(url):
+    client = await asyncio.wait_for(aiormq.connect(url), 10)
+    server = await asyncio.wait_for(aiormq.connect(url), 10)
+    try:
+        q = name("rpc")
+        sch = await server.channel()
+        await sch.queue_declare(q, auto_delete=True)
+        seen_reply_to = []
+
+        async def serve(m):
+            rt = m.header.properties.reply_to
+            seen_reply_to.append(rt)
+            await sch.basic_publish(
+                b"pong:" + m.body,
+                routing_key=rt,
+                properties=aiormq.spec.Basic.Properties(correlation_id=m.header.properties.correlation_id),
+            )
+
+        await sch.basic_consume(q, serve, no_ack=True)
+        cch = await client.channel()
+        replies = asyncio.Queue()
+        ok = await cch.basic_consume("amq.rabbitmq.reply-to", replies.put, no_ack=True, consumer_tag="rpc-client")
+        await cch.basic_publish(
+            b"ping",
+            routing_key=q,
+            properties=aiormq.spec.Basic.Properties(reply_to="amq.rabbitmq.reply-to", correlation_id="c-1"),
+        )
+        reply = await asyncio.wait_for(replies.get(), 10)
+        rt = seen_reply_to[0]
+        d = reply.delivery
+        out = {
+            "consume_ok_tag": ok.consumer_tag,
+            "reply_to_prefix": rt.startswith("amq.rabbitmq.reply-to.") and len(rt) > len("amq.rabbitmq.reply-to."),
+            "reply": [reply.body.decode(), reply.header.properties.correlation_id],
+            "deliver": [d.consumer_tag, d.exchange, d.routing_key == rt, d.redelivered],
+        }
+
+        async def error_of(coro):
+            try:
+                await coro
+                return "ok"
+            except aiormq.exceptions.AMQPError as e:
+                return "%s: %s" % (type(e).__name__, e.args[0] if e.args else "")
+
+        ch = await client.channel()
+        out["consume_with_ack"] = await error_of(
+            ch.basic_consume("amq.rabbitmq.reply-to", replies.put, no_ack=False))
+        ch = await client.channel()
+        out["publish_without_reply_consumer"] = await error_of(ch.basic_publish(
+            b"x", routing_key=q, properties=aiormq.spec.Basic.Properties(reply_to="amq.rabbitmq.reply-to")))
+        out["consume_twice"] = await error_of(
+            cch.basic_consume("amq.rabbitmq.reply-to", replies.put, no_ack=True))
+        return out
+    finally:
+        await asyncio.wait_for(client.close(), 10)
+        await asyncio.wait_for(server.close(), 10)
+
+
+async def aiormq_pipelined_confirms(url):
+    conn = await asyncio.wait_for(aiormq.connect(url), 10)
+    try:
+        ch = await conn.channel()  # confirm mode
+        q = name("pipelined")
+        await ch.queue_declare(q)
+        n = 500
+        confirms = await asyncio.wait_for(
+            asyncio.gather(*(ch.basic_publish(b"%d" % i, routing_key=q) for i in range(n))), 20)
+        kinds = sorted({type(c).__name__ for c in confirms})
+        queued = (await ch.queue_declare(q, passive=True)).message_count
+        first = await ch.basic_get(q, no_ack=True)
+        await ch.queue_delete(q)
+        return {"confirmed": len(confirms), "kinds": kinds, "queued": queued, "first": first.body.decode()}
+    finally:
+        await asyncio.wait_for(conn.close(), 10)
+
+
 # ---------------------------------------------------------------- expectations
 
 EXPECTED = {
@@ -366,6 +636,67 @@ EXPECTED = {
         "unroutable_mandatory": "PublishError(312, m-2)",
     },
     "seed_story": {"received": ["Hello 0", "Hello 1", "Hello 2"], "left": 0},
+    "pika_transactions": {
+        "before_commit": 0,
+        "after_commit": 2,
+        "after_rollback": 2,
+        "ready_after_ack_rolled_back": 1,
+        "acked_body": "t1",
+        "ready_before_reject_commit": 0,
+        "ready_after_reject_commit": 1,
+        "after_close_with_pending_tx": 1,
+        "commit_without_select": "406 PRECONDITION_FAILED - channel is not transactional",
+        "rollback_without_select": "406 PRECONDITION_FAILED - channel is not transactional",
+        "confirm_on_tx_channel": "406 PRECONDITION_FAILED - cannot switch from tx to confirm mode",
+        "tx_on_confirm_channel": "406 PRECONDITION_FAILED - cannot switch from confirm to tx mode",
+    },
+    "pika_unbind_idempotent": {
+        "unbind_missing_binding": "ok",
+        "queue_unbind_both_gone": "ok",
+        "exchange_unbind_both_gone": "ok",
+        "queue_bind_both_gone": "404 NOT_FOUND - no exchange 'interop-RUN-ub-x' in vhost '/'",
+        "exchange_bind_both_gone": "404 NOT_FOUND - no exchange 'interop-RUN-ub-x' in vhost '/'",
+        "queue_unbind_default_exchange": "403 ACCESS_REFUSED - operation not permitted on the default exchange",
+    },
+    "pika_large_message": {"received": ["big", 17825792, True]},
+    "pika_default_exchange_declare": {
+        "passive": "403 ACCESS_REFUSED - operation not permitted on the default exchange",
+        "active": "403 ACCESS_REFUSED - operation not permitted on the default exchange",
+        "amq_direct_passive": "ok",
+    },
+    "pika_channel_numbers": {
+        "channel_65535": "on 65535",
+        "fourth_channel": "530 NOT_ALLOWED - number of channels opened (3) has reached the negotiated channel_max (3)",
+    },
+    "pika_quorum_delivery_limit": {
+        "declare_ok_count": 0,
+        "message_count": 1,
+        "deliveries": [[False, None, "v"], [True, 1, "v"], [True, 2, "v"]],
+        "left": 0,
+        "refused": {
+            "non_durable": "406 PRECONDITION_FAILED - invalid property 'non-durable' "
+            "for queue 'interop-RUN-qq-non_durable' in vhost '/'",
+            "exclusive": "406 PRECONDITION_FAILED - invalid property 'exclusive-owner' "
+            "for queue 'interop-RUN-qq-exclusive' in vhost '/'",
+            "max_priority": "406 PRECONDITION_FAILED - invalid arg 'x-max-priority' "
+            "for queue 'interop-RUN-qq-max_priority' in vhost '/' of queue type rabbit_quorum_queue",
+            "stream_non_durable": "406 PRECONDITION_FAILED - invalid property 'non-durable' "
+            "for queue 'interop-RUN-qq-stream_non_durable' in vhost '/'",
+            "bogus_type": "406 PRECONDITION_FAILED - invalid arg 'x-queue-type' "
+            "for queue 'interop-RUN-qq-bogus_type' in vhost '/': \"unsupported queue type 'bogus'\"",
+        },
+    },
+    "aiormq_direct_reply_to": {
+        "consume_ok_tag": "rpc-client",
+        "reply_to_prefix": True,
+        "reply": ["pong:ping", "c-1"],
+        "deliver": ["rpc-client", "", True, False],
+        "consume_with_ack": "ChannelPreconditionFailed: PRECONDITION_FAILED - reply consumer cannot acknowledge",
+        "publish_without_reply_consumer": "ChannelPreconditionFailed: "
+        "PRECONDITION_FAILED - fast reply consumer does not exist",
+        "consume_twice": "ChannelPreconditionFailed: PRECONDITION_FAILED - reply consumer already set",
+    },
+    "aiormq_pipelined_confirms": {"confirmed": 500, "kinds": ["Ack"], "queued": 500, "first": "0"},
 }
 
 SCENARIOS = [
@@ -378,6 +709,14 @@ SCENARIOS = [
     ("pika_exclusive_and_errors", pika_exclusive_and_errors),
     ("aiormq_confirms_and_nack", aiormq_confirms_and_nack),
     ("seed_story", seed_story),
+    ("pika_transactions", pika_transactions),
+    ("pika_unbind_idempotent", pika_unbind_idempotent),
+    ("pika_large_message", pika_large_message),
+    ("pika_default_exchange_declare", pika_default_exchange_declare),
+    ("pika_channel_numbers", pika_channel_numbers),
+    ("pika_quorum_delivery_limit", pika_quorum_delivery_limit),
+    ("aiormq_direct_reply_to", aiormq_direct_reply_to),
+    ("aiormq_pipelined_confirms", aiormq_pipelined_confirms),
 ]
 
 

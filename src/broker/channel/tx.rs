@@ -27,12 +27,8 @@ use crate::broker::vhost::Routed;
 /// One held operation of a transaction.
 #[derive(Debug)]
 pub(super) enum TxOp {
-    Publish {
-        exchange: String,
-        routing_key: String,
-        message: Message,
-        mandatory: bool,
-    },
+    /// Boxed: a message is a few hundred bytes, a settlement a few words.
+    Publish(Box<HeldPublish>),
     /// Deliveries taken off the unacked list: ack (`requeue == None`), requeue, or
     /// reject/nack without requeue.
     Settle {
@@ -41,11 +37,20 @@ pub(super) enum TxOp {
     },
 }
 
+/// A publish held until commit.
+#[derive(Debug)]
+pub(super) struct HeldPublish {
+    exchange: String,
+    routing_key: String,
+    message: Message,
+    mandatory: bool,
+}
+
 impl TxOp {
     /// Body bytes it holds (counted in the broker's memory).
     fn held_bytes(&self) -> u64 {
         match self {
-            TxOp::Publish { message, .. } => message.body.len() as u64,
+            TxOp::Publish(p) => p.message.body.len() as u64,
             TxOp::Settle { .. } => 0,
         }
     }
@@ -72,12 +77,12 @@ impl ChannelShared {
         message: Message,
         mandatory: bool,
     ) {
-        let op = TxOp::Publish {
+        let op = TxOp::Publish(Box::new(HeldPublish {
             exchange: exchange.into(),
             routing_key: routing_key.into(),
             message,
             mandatory,
-        };
+        }));
         self.vhost().memory.fetch_add(op.held_bytes(), Relaxed);
         self.hold(op);
     }
@@ -197,12 +202,13 @@ impl Channel {
             for op in ops {
                 s.vhost().memory.fetch_sub(op.held_bytes(), Relaxed);
                 match op {
-                    TxOp::Publish {
-                        exchange,
-                        routing_key,
-                        mut message,
-                        mandatory,
-                    } => {
+                    TxOp::Publish(p) => {
+                        let HeldPublish {
+                            exchange,
+                            routing_key,
+                            mut message,
+                            mandatory,
+                        } = *p;
                         // Checked when it was published; an exchange deleted since
                         // leaves it unroutable.
                         match s
