@@ -188,7 +188,8 @@ fn server_methods(bytes: &[u8]) -> Vec<(u16, u16)> {
 /// # Panics
 ///
 /// When the server breaks a rule of the session's end or of conservation:
-/// - after its `close-ok` or its own `connection.close` it sends no other method;
+/// - after its `close-ok` it sends nothing; after its own `connection.close`, only
+///   the close-ok that answers a client's Close;
 /// - it closes the socket within a bound once the session is over (after close-ok,
 ///   its linger);
 /// - once the connection is gone, no message is left unacked, and the broker's
@@ -252,9 +253,15 @@ pub fn check_session(stream: &[u8], half_close: bool) {
             }
         }
         if let Some((i, methods)) = ended(&got) {
-            assert_eq!(
-                i + 1,
-                methods.len(),
+            // After its own Close the server answers the client's Close with close-ok
+            // (both sides closing at once, as RabbitMQ 3.10.8 does); nothing else.
+            let after = &methods[i + 1..];
+            let allowed: &[(u16, u16)] = match methods[i] {
+                (10, 50) => &[(10, 51)],
+                _ => &[],
+            };
+            assert!(
+                after.is_empty() || after == allowed,
                 "methods after the connection's end: {:?}",
                 &methods[i..]
             );
@@ -348,6 +355,13 @@ mod tests {
             check_session(&tx[..tx.len() - 3], half_close);
             check_session(b"\x01\x00\x01garbage", half_close);
             check_session(b"", half_close);
+            // The server closes (504, a method on a channel never opened) while the
+            // client's Close is on its way: the server answers it with close-ok
+            // (found by fuzzing: a harness that allowed nothing after the server's
+            // Close failed here).
+            let mut unopened = Vec::new();
+            method(&mut unopened, 5, 60, 70, &[0, 0, 1, b'q', 0]);
+            check_session(&unopened, half_close);
         }
     }
 }

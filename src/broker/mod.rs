@@ -14,8 +14,21 @@
 //! Queues are classic RabbitMQ queues: FIFO with requeue to the original position,
 //! per-queue and per-message TTL, queue expiry, length limits with the three overflow
 //! modes, dead-lettering with `x-death`, priorities, single active consumer, consumer
-//! priorities and exclusive consumers. `shared/CONFORMANCE.md` lists the behaviours
-//! row by row; the tests are named after its rows.
+//! priorities and exclusive consumers. Quorum queues (`x-queue-type: quorum`) declare
+//! with RabbitMQ 3.10.8's rules, put returned messages at the back and count
+//! deliveries (`x-delivery-count`, `x-delivery-limit`). Channels also run
+//! transactions ([`Channel::tx_select`]) and direct reply-to (consume
+//! `amq.rabbitmq.reply-to`). `shared/CONFORMANCE.md` lists the behaviours row by
+//! row; the tests are named after its rows.
+//!
+//! # Transactions
+//!
+//! After [`Channel::tx_select`], publishes, acks, nacks and rejects on that channel are
+//! held and take effect at [`Channel::tx_commit`], in order (a publish is checked when
+//! it is made: the same errors, at the same time, as without a transaction);
+//! [`Channel::tx_rollback`] drops the held publishes and leaves the held deliveries
+//! unacked; a channel that closes drops its held work (its deliveries are requeued).
+//! Held bodies count toward [`Broker::memory_used`].
 //!
 //! # Example: a work queue
 //!
@@ -49,7 +62,8 @@
 //!   synchronous), so confirms are decided by then.
 //! - Unroutable messages are dropped and counted, or returned when mandatory.
 //! - A requeued message (nack, reject, recover, channel or connection close) goes back
-//!   to its original position and is redelivered with `redelivered = true`.
+//!   to its original position (the back, in a quorum queue) and is redelivered with
+//!   `redelivered = true`.
 //! - A consumer never holds more than its prefetch (and at most [`BUFFER_CAP`])
 //!   undelivered messages: the rest waits in the queue for other consumers.
 //!
@@ -345,8 +359,8 @@ impl Broker {
         self.inner.max_message_size
     }
 
-    /// Body bytes held by all queues (ready and unacked): what a memory watermark
-    /// compares.
+    /// Body bytes held by all queues (ready and unacked) and by uncommitted
+    /// transactions: what a memory watermark compares.
     pub fn memory_used(&self) -> u64 {
         self.inner.memory.load(Relaxed)
     }
