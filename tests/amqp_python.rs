@@ -1,7 +1,10 @@
 //! Real Python clients against the `trackswitch serve` binary: the pika (blocking) and
 //! aiormq scenarios of `tests/python/interop.py` (publish/consume with manual ack,
 //! prefetch, nack with requeue, confirms, mandatory return, topic routing, exclusive
-//! queues and channel errors, and the seed's aiormq consumer fed by a pika publisher).
+//! queues and channel errors, the seed's aiormq consumer fed by a pika publisher,
+//! transactions, idempotent unbind, a 17 MiB message, the default exchange declared,
+//! channel numbers against channel_max, quorum queues with a delivery limit, direct
+//! reply-to and pipelined confirms).
 //! The same script against RabbitMQ 3.10.8 observes the same results (see the README).
 //!
 //! Needs `python3` with `pika` and `aiormq` (`pip install pika==1.4.4 aiormq==7.2.4`;
