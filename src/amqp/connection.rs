@@ -16,19 +16,20 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::Shared;
-use super::auth;
 use super::codec::{self, PROTOCOL_HEADER};
 use super::content::{Content, ContentAssembler, ContentError, Step};
 use super::method::Publish;
 use super::method::{Method, Reply};
 use super::reader::{Frame, FrameReader, MIN_FRAME_MAX, ReadError};
 use super::writer::Outbox;
-use crate::broker::{
-    self, BrokerError, CancelReason, ConnectOptions, Delivery, Message, PublishOptions, Scope,
-};
-use crate::{FieldTable, FieldValue};
+use crate::broker::{self, BrokerError, CancelReason, Delivery, Message, PublishOptions, Scope};
 
+mod close;
+mod confirms;
+mod handshake;
 mod methods;
+
+use confirms::AckRun;
 
 /// Flush built replies once this many bytes are pending.
 const FLUSH_AT: usize = 64 * 1024;
@@ -150,14 +151,6 @@ struct Conn {
     /// Publisher confirms decided and not yet written, at most one run per channel:
     /// they go out coalesced (one `basic.ack` with `multiple`) at the next flush.
     confirms: Vec<AckRun>,
-}
-
-/// Consecutive acked publish sequence numbers `first..=last` of one channel.
-#[derive(Debug, Clone, Copy)]
-struct AckRun {
-    channel: u16,
-    first: u64,
-    last: u64,
 }
 
 /// Serves one accepted socket until it closes.
@@ -305,180 +298,6 @@ impl Conn {
         }
     }
 
-    /// A handshake frame: a method on channel 0 (heartbeats are skipped).
-    async fn handshake_method(
-        &mut self,
-        rd: &mut OwnedReadHalf,
-        buf: &mut [u8],
-        deadline: Instant,
-    ) -> Result<Method, Fault> {
-        loop {
-            match self.read_frame(rd, buf, deadline).await? {
-                Frame::Heartbeat(0) => {}
-                Frame::Method(0, Method::ConnectionClose { .. }) => {
-                    self.emit(0, &Reply::ConnectionCloseOk)?;
-                    return Err(Fault::Done);
-                }
-                Frame::Method(0, m) => return Ok(m),
-                _ => {
-                    return Err(close(
-                        504,
-                        "CHANNEL_ERROR - expected a method on channel 0 during the handshake",
-                        (0, 0),
-                    ));
-                }
-            }
-        }
-    }
-
-    async fn handshake(
-        &mut self,
-        rd: &mut OwnedReadHalf,
-        buf: &mut [u8],
-        deadline: Instant,
-    ) -> Result<(), Fault> {
-        // The protocol header. Frames a client pipelines after it wait in the reader.
-        loop {
-            match self.reader.read_header() {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(_) => {
-                    let _ = self.out.send(PROTOCOL_HEADER.to_vec()).await;
-                    return Err(Fault::Io("bad protocol header"));
-                }
-            }
-            match timeout_at(deadline, self.read_some(rd, buf)).await {
-                Err(_) => return Err(Fault::Io("handshake timed out")),
-                Ok(r) => r?,
-            }
-        }
-        let limits = self.shared.config.limits.clone();
-        self.emit(
-            0,
-            &Reply::Start {
-                server_properties: server_properties(),
-                mechanisms: "PLAIN AMQPLAIN".into(),
-                locales: "en_US".into(),
-            },
-        )?;
-        self.flush().await?;
-
-        let Method::StartOk {
-            client_properties,
-            mechanism,
-            response,
-            ..
-        } = self.handshake_method(rd, buf, deadline).await?
-        else {
-            return Err(close(
-                503,
-                "COMMAND_INVALID - expected connection.start-ok",
-                (10, 11),
-            ));
-        };
-        self.caps = client_caps(&client_properties);
-        let credentials = match mechanism.as_str() {
-            "PLAIN" => auth::parse_plain(&response),
-            "AMQPLAIN" => codec::decode_amqplain(&response),
-            _ => None,
-        };
-        let user = credentials.as_ref().and_then(|(name, pass)| {
-            self.shared.config.users.iter().find(|u| {
-                u.name == *name
-                    && u.check_password(pass)
-                    && (!u.loopback_only || self.peer.ip().is_loopback())
-            })
-        });
-        let Some(user) = user else {
-            let name = credentials.map(|(n, _)| n).unwrap_or_default();
-            tracing::warn!(peer = %self.peer, user = %name, mechanism = %mechanism, "login refused");
-            if self.caps.authentication_failure_close {
-                return Err(close(
-                    403,
-                    format!(
-                        "ACCESS_REFUSED - Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-                    ),
-                    (10, 11),
-                ));
-            }
-            return Err(Fault::Io("login refused"));
-        };
-        self.user = user.name.clone();
-        let connection_name = match client_properties.get("connection_name") {
-            Some(FieldValue::LongString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-            Some(FieldValue::ShortString(s)) => Some(s.clone()),
-            _ => None,
-        };
-
-        self.emit(
-            0,
-            &Reply::Tune {
-                channel_max: limits.channel_max,
-                frame_max: limits.frame_max,
-                heartbeat: limits.heartbeat,
-            },
-        )?;
-        self.flush().await?;
-        let Method::TuneOk {
-            channel_max,
-            frame_max,
-            heartbeat,
-        } = self.handshake_method(rd, buf, deadline).await?
-        else {
-            return Err(close(
-                503,
-                "COMMAND_INVALID - expected connection.tune-ok",
-                (10, 31),
-            ));
-        };
-        let frame_max = if frame_max == 0 {
-            limits.frame_max
-        } else {
-            frame_max.min(limits.frame_max)
-        };
-        if frame_max < MIN_FRAME_MAX {
-            return Err(close(
-                530,
-                format!("NOT_ALLOWED - frame_max={frame_max} < {MIN_FRAME_MAX} min size"),
-                (10, 31),
-            ));
-        }
-        self.frame_max = frame_max;
-        self.reader.set_frame_max(frame_max);
-        self.channel_max = if channel_max == 0 {
-            limits.channel_max
-        } else {
-            channel_max.min(limits.channel_max)
-        };
-        self.heartbeat = heartbeat;
-        self.out
-            .set_heartbeat(heartbeat)
-            .await
-            .map_err(|_| Fault::Io("write failed"))?;
-
-        let Method::ConnectionOpen { vhost } = self.handshake_method(rd, buf, deadline).await?
-        else {
-            return Err(close(
-                503,
-                "COMMAND_INVALID - expected connection.open",
-                (10, 40),
-            ));
-        };
-        let options = ConnectOptions {
-            vhost: vhost.clone(),
-            user: self.user.clone(),
-            peer: Some(self.peer),
-            client_name: connection_name,
-        };
-        match self.shared.broker.connect(options) {
-            Ok(c) => self.broker = Some(c),
-            Err(e) => return Err(close(e.reply_code(), e.reply_text(), (10, 40))),
-        }
-        self.vhost = vhost;
-        self.emit(0, &Reply::OpenOk)?;
-        self.flush().await
-    }
-
     async fn run(
         &mut self,
         rd: &mut OwnedReadHalf,
@@ -553,49 +372,6 @@ fn poll_subs(subs: &mut [Sub], rotate: &mut usize, cx: &mut Context<'_>) -> Poll
         }
     }
     Poll::Pending
-}
-
-/// Start's server properties, with the capabilities that are implemented.
-fn server_properties() -> FieldTable {
-    let mut caps = FieldTable::new();
-    for cap in [
-        "publisher_confirms",
-        "exchange_exchange_bindings",
-        "basic.nack",
-        "consumer_cancel_notify",
-        "connection.blocked",
-        "authentication_failure_close",
-        "per_consumer_qos",
-        "consumer_priorities",
-        "direct_reply_to",
-    ] {
-        caps.insert(cap, FieldValue::Boolean(true));
-    }
-    let mut t = FieldTable::new();
-    t.insert("product", FieldValue::LongString(b"trackswitch".to_vec()));
-    t.insert(
-        "version",
-        FieldValue::LongString(env!("CARGO_PKG_VERSION").as_bytes().to_vec()),
-    );
-    t.insert("platform", FieldValue::LongString(b"Rust".to_vec()));
-    t.insert(
-        "information",
-        FieldValue::LongString(b"embedded AMQP 0-9-1 broker".to_vec()),
-    );
-    t.insert("capabilities", FieldValue::Table(caps));
-    t
-}
-
-fn client_caps(props: &FieldTable) -> Caps {
-    let Some(FieldValue::Table(caps)) = props.get("capabilities") else {
-        return Caps::default();
-    };
-    let on = |name: &str| matches!(caps.get(name), Some(FieldValue::Boolean(true)));
-    Caps {
-        consumer_cancel_notify: on("consumer_cancel_notify"),
-        connection_blocked: on("connection.blocked"),
-        authentication_failure_close: on("authentication_failure_close"),
-    }
 }
 
 impl Conn {
@@ -836,78 +612,6 @@ impl Conn {
         Ok(())
     }
 
-    /// Records the confirm of publish `seq` on `channel`. Acks are coalesced into a
-    /// run written at the next flush (CONFORMANCE P03); a nack first writes the run
-    /// before it, then itself, so the client sees them in sequence order.
-    fn confirm(&mut self, channel: u16, seq: u64, ack: bool) -> Result<(), Fault> {
-        let at = self.confirms.iter().position(|r| r.channel == channel);
-        if ack {
-            match at.map(|i| &mut self.confirms[i]) {
-                Some(run) if run.last + 1 == seq => run.last = seq,
-                Some(_) => {
-                    self.emit_confirms_of(channel)?;
-                    self.confirms.push(AckRun {
-                        channel,
-                        first: seq,
-                        last: seq,
-                    });
-                }
-                None => self.confirms.push(AckRun {
-                    channel,
-                    first: seq,
-                    last: seq,
-                }),
-            }
-            return Ok(());
-        }
-        self.emit_confirms_of(channel)?;
-        self.emit(
-            channel,
-            &Reply::Nack {
-                delivery_tag: seq,
-                multiple: false,
-                requeue: false,
-            },
-        )
-    }
-
-    /// Writes the pending ack runs: one `basic.ack` per channel, `multiple` when it
-    /// covers more than one publish.
-    fn emit_confirms(&mut self) -> Result<(), Fault> {
-        if self.confirms.is_empty() {
-            return Ok(());
-        }
-        let runs = std::mem::take(&mut self.confirms);
-        for run in &runs {
-            self.emit_run(run)?;
-        }
-        // Keep the allocation.
-        self.confirms = runs;
-        self.confirms.clear();
-        Ok(())
-    }
-
-    /// Writes `channel`'s pending ack run, if any.
-    fn emit_confirms_of(&mut self, channel: u16) -> Result<(), Fault> {
-        match self.confirms.iter().position(|r| r.channel == channel) {
-            Some(i) => {
-                let run = self.confirms.swap_remove(i);
-                self.emit_run(&run)
-            }
-            None => Ok(()),
-        }
-    }
-
-    fn emit_run(&mut self, run: &AckRun) -> Result<(), Fault> {
-        self.emit(
-            run.channel,
-            &Reply::Ack {
-                delivery_tag: run.last,
-                multiple: run.last > run.first,
-            },
-        )
-    }
-
     /// `basic.return` of an unroutable mandatory message.
     fn emit_return(&mut self, channel: u16, r: &broker::Returned) -> Result<(), Fault> {
         let reply = Reply::Return {
@@ -1017,82 +721,5 @@ impl Conn {
             }
         }
         Ok(())
-    }
-
-    /// Cancels the connection's consumers, closes its channels and its broker
-    /// connection (unacked messages are requeued, exclusive queues deleted).
-    fn release(&mut self) {
-        self.subs.clear();
-        self.channels.clear();
-        if let Some(c) = self.broker.take() {
-            c.close();
-        }
-    }
-
-    /// Reads and discards until the client closes the socket, for at most
-    /// `close_linger`.
-    async fn linger(&mut self, rd: &mut OwnedReadHalf, buf: &mut [u8]) {
-        let deadline = Instant::now() + self.shared.config.limits.close_linger;
-        while let Ok(Ok(n)) = timeout_at(deadline, rd.read(buf)).await {
-            if n == 0 {
-                break;
-            }
-        }
-    }
-
-    /// Ends the connection: Close (if owed) and a short wait for Close-Ok, discarding
-    /// everything else; then the broker connection closes (requeueing unacked messages).
-    async fn finish(&mut self, rd: &mut OwnedReadHalf, buf: &mut [u8], fault: Fault) {
-        let reason = match &fault {
-            Fault::Close { code, text, .. } => format!("{code} {text}"),
-            Fault::Done => "closed by client".to_owned(),
-            Fault::Io(why) => (*why).to_owned(),
-        };
-        let client_closed = matches!(fault, Fault::Done);
-        if let Fault::Close {
-            code,
-            text,
-            class_id,
-            method_id,
-        } = fault
-        {
-            let reply = Reply::ConnectionClose {
-                reply_code: code,
-                reply_text: text,
-                class_id,
-                method_id,
-            };
-            // Replies owed before the error (e.g. open-ok for every channel pipelined
-            // before the one over channel_max) go out first.
-            if self.emit(0, &reply).is_ok() && self.flush().await.is_ok() {
-                let deadline = Instant::now() + self.shared.config.limits.close_linger;
-                loop {
-                    match self.read_frame(rd, buf, deadline).await {
-                        Ok(Frame::Method(0, Method::ConnectionCloseOk)) | Err(_) => break,
-                        Ok(Frame::Method(0, Method::ConnectionClose { .. })) => {
-                            let _ = self.emit(0, &Reply::ConnectionCloseOk);
-                            break;
-                        }
-                        Ok(_) => {}
-                    }
-                }
-            }
-        }
-        if client_closed {
-            // The client said Close: its channels are gone now (unacked messages
-            // requeued), close-ok goes out, and the client closes the socket. What it
-            // wrote meanwhile is read and discarded, for at most `close_linger`.
-            self.release();
-            if self.flush().await.is_ok() {
-                self.linger(rd, buf).await;
-            }
-        }
-        let _ = self.flush().await;
-        self.release();
-        if self.user.is_empty() {
-            tracing::debug!(peer = %self.peer, reason = %reason, "connection refused");
-        } else {
-            tracing::info!(peer = %self.peer, user = %self.user, reason = %reason, "connection closed");
-        }
     }
 }

@@ -362,6 +362,21 @@ mod tests {
             let mut unopened = Vec::new();
             method(&mut unopened, 5, 60, 70, &[0, 0, 1, b'q', 0]);
             check_session(&unopened, half_close);
+            // Confirms decided, then a connection error in the same read: the acks go
+            // before the Close, never after it (found by fuzzing).
+            let mut confirmed = Vec::new();
+            method(&mut confirmed, 1, 20, 10, &[0]);
+            method(&mut confirmed, 1, 85, 10, &[0]);
+            let mut publish = vec![0, 0, 0];
+            raw_short(&mut publish, "nowhere");
+            publish.push(0);
+            method(&mut confirmed, 1, 60, 40, &publish);
+            let mut header = vec![0, 60, 0, 0];
+            header.extend_from_slice(&0u64.to_be_bytes());
+            header.extend_from_slice(&[0, 0]);
+            raw_frame(&mut confirmed, 2, 1, &header);
+            confirmed.extend_from_slice(&unopened);
+            check_session(&confirmed, half_close);
         }
     }
 }

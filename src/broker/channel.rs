@@ -12,20 +12,21 @@ use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
 
-use super::args::consumer_priority;
 use super::connection::ConnShared;
 use super::consumer::{CancelReason, ChannelCredit, Consumer, ConsumerShared, Delivery};
-use super::error::{BrokerError, NOT_ALLOWED, NOT_FOUND, NOT_IMPLEMENTED, PRECONDITION_FAILED};
+use super::error::{BrokerError, NOT_FOUND, NOT_IMPLEMENTED, PRECONDITION_FAILED};
 use super::message::Message;
 use super::options::{
-    ConsumeOptions, ExchangeDeclare, GetOk, PublishOptions, Published, QueueDeclare, QueueDeclareOk,
+    ExchangeDeclare, GetOk, PublishOptions, Published, QueueDeclare, QueueDeclareOk,
 };
-use super::queue::{ConsumerRefused, Entry, QueueCell};
+use super::queue::{Entry, QueueCell};
 use super::sync::lock;
-use super::vhost::{Routed, VhostInner, in_exclusive_use};
+use super::vhost::{Routed, VhostInner};
 use crate::{Destination, FieldTable};
 
+mod consume;
 mod reply_to;
+mod settle;
 mod tx;
 
 pub(crate) use reply_to::REPLY_TO;
@@ -224,138 +225,6 @@ impl ChannelShared {
         Some(tag)
     }
 
-    /// Takes the unacked deliveries `tag` names (`multiple`: every one up to it; tag 0
-    /// with `multiple`: all). 406 if the tag is unknown (nothing taken).
-    fn take_unacked(&self, tag: u64, multiple: bool) -> Result<Taken, BrokerError> {
-        let mut st = lock(&self.state);
-        if multiple && tag == 0 {
-            return Ok(Taken::Many(st.unacked.drain(..).collect()));
-        }
-        let Ok(i) = st.unacked.binary_search_by_key(&tag, |u| u.tag) else {
-            return Err(BrokerError::channel(
-                PRECONDITION_FAILED,
-                format!("unknown delivery tag {tag}"),
-            ));
-        };
-        if multiple {
-            Ok(Taken::Many(st.unacked.drain(..=i).collect()))
-        } else {
-            Ok(Taken::One(st.unacked.remove(i).expect("found above")))
-        }
-    }
-
-    /// Settles deliveries: ack (`requeue == None`), requeue, or reject/nack without
-    /// requeue (dead-letter or drop).
-    fn settle(&self, taken: Taken, requeue: Option<bool>) {
-        let taken = match taken {
-            Taken::One(u) => {
-                // The common case, without allocating.
-                if let Some(c) = &u.consumer {
-                    c.release(1);
-                }
-                if let Some(q) = u.queue {
-                    let one = std::iter::once(u.entry);
-                    match requeue {
-                        None => q.settle(one, false),
-                        Some(true) => q.requeue(one),
-                        Some(false) => q.settle(one, true),
-                    }
-                }
-                self.after_settle();
-                return;
-            }
-            Taken::Many(v) => v,
-        };
-        // Return credit first, so dispatch below can use it.
-        for u in &taken {
-            if let Some(c) = &u.consumer {
-                c.release(1);
-            }
-        }
-        // Group by queue, keeping tag order within each.
-        let mut groups: Vec<(Arc<QueueCell>, Vec<Entry>)> = Vec::new();
-        for u in taken {
-            let Some(q) = u.queue else { continue };
-            match groups.iter_mut().find(|(g, _)| Arc::ptr_eq(g, &q)) {
-                Some((_, v)) => v.push(u.entry),
-                None => groups.push((q, vec![u.entry])),
-            }
-        }
-        for (q, entries) in groups {
-            match requeue {
-                None => q.settle(entries, false),
-                Some(true) => q.requeue(entries),
-                Some(false) => q.settle(entries, true),
-            }
-        }
-        self.after_settle();
-    }
-
-    /// After credit came back.
-    fn after_settle(&self) {
-        if self.credit.limit.load(Relaxed) != 0 {
-            // Channel-wide credit came back.
-            self.poke_consumed_queues();
-        }
-    }
-
-    /// Lets every queue this channel consumes from dispatch again (the channel-wide
-    /// credit changed). The queues are collected first: the channel's lock is a leaf.
-    fn poke_consumed_queues(&self) {
-        let queues: Vec<Arc<QueueCell>> = lock(&self.state)
-            .consumers
-            .values()
-            .map(|(_, q)| Arc::clone(q))
-            .collect();
-        for q in queues {
-            q.poke();
-        }
-    }
-
-    pub(crate) fn ack(this: &Arc<Self>, tag: u64, multiple: bool) -> Result<(), BrokerError> {
-        this.run(|s| {
-            let taken = s.take_unacked(tag, multiple)?;
-            if s.in_tx() {
-                s.hold_settle(taken, None);
-            } else {
-                s.settle(taken, None);
-            }
-            Ok(())
-        })
-    }
-
-    pub(crate) fn nack(
-        this: &Arc<Self>,
-        tag: u64,
-        multiple: bool,
-        requeue: bool,
-    ) -> Result<(), BrokerError> {
-        this.run(|s| {
-            let taken = s.take_unacked(tag, multiple)?;
-            if s.in_tx() {
-                s.hold_settle(taken, Some(requeue));
-            } else {
-                s.settle(taken, Some(requeue));
-            }
-            Ok(())
-        })
-    }
-
-    /// Cancels the consumer `tag`; returns whether it existed.
-    pub(crate) fn cancel_consumer(&self, tag: &str) -> bool {
-        let found = lock(&self.state).consumers.remove(tag);
-        match found {
-            Some((c, q)) => {
-                if q.config.reply_to {
-                    self.forget_reply_queue(&q.name);
-                }
-                q.remove_consumer(&c, CancelReason::Cancelled);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Closes the channel with `cause`: requeues unacked messages, cancels consumers.
     pub(crate) fn close_with(&self, cause: BrokerError) {
         let (unacked, consumers, held) = {
@@ -378,88 +247,6 @@ impl ChannelShared {
         self.undo(held, true);
         self.settle(Taken::Many(unacked.into()), Some(true));
         self.conn.forget_channel(self.id);
-    }
-
-    /// Subscribes a consumer to `cell` (`basic.consume` of a resolved queue).
-    fn subscribe(
-        self: &Arc<Self>,
-        cell: Arc<QueueCell>,
-        options: &ConsumeOptions,
-    ) -> Result<Consumer, BrokerError> {
-        let s = self;
-        let priority = consumer_priority(&options.arguments)?;
-        let tag: Arc<str> = if options.tag.is_empty() {
-            format!("amq.ctag-{}", random_suffix()).into()
-        } else {
-            options.tag.as_str().into()
-        };
-        // A consumer whose queue was deleted is over and its tag free again, as
-        // RabbitMQ forgets it when it sends the cancel.
-        let stale = lock(&s.state)
-            .consumers
-            .get(&tag)
-            .map(|(c, _)| Arc::clone(c));
-        if let Some(stale) = stale.filter(|c| c.ended() == Some(CancelReason::QueueDeleted)) {
-            let mut st = lock(&s.state);
-            if st
-                .consumers
-                .get(&tag)
-                .is_some_and(|(c, _)| Arc::ptr_eq(c, &stale))
-            {
-                st.consumers.remove(&tag);
-            }
-        }
-        // The tag is checked and taken under one lock: of two concurrent consumes
-        // with one tag, one gets 530.
-        let shared = {
-            let mut st = lock(&s.state);
-            // A close since `run` checked would not cancel a consumer added now.
-            if let Some(cause) = &st.closed {
-                return Err(cause.as_closed());
-            }
-            if st.consumers.contains_key(&tag) {
-                return Err(BrokerError::connection(
-                    NOT_ALLOWED,
-                    format!("attempt to reuse consumer tag '{tag}'"),
-                ));
-            }
-            let shared = Arc::new(ConsumerShared::new(
-                Arc::clone(&tag),
-                options.no_ack,
-                options.exclusive,
-                priority,
-                u32::from(st.prefetch),
-                Arc::clone(&s.credit),
-                Arc::downgrade(&cell),
-            ));
-            st.consumers
-                .insert(Arc::clone(&tag), (Arc::clone(&shared), Arc::clone(&cell)));
-            shared
-        };
-        // The queue checks exclusivity under its lock (403).
-        match cell.add_consumer(Arc::clone(&shared)) {
-            Ok(()) => {}
-            // Cancelled, or its channel closed, meanwhile: the consume happened and
-            // ended at once (the canceller already removed it from the channel).
-            Err(ConsumerRefused::Ended) => s.check_open()?,
-            Err(refused) => {
-                lock(&s.state).consumers.remove(&tag);
-                return Err(match refused {
-                    ConsumerRefused::InExclusiveUse => {
-                        in_exclusive_use(&cell.name, &s.vhost().name)
-                    }
-                    _ => BrokerError::channel(
-                        NOT_FOUND,
-                        format!("no queue '{}' in vhost '{}'", cell.name, s.vhost().name),
-                    ),
-                });
-            }
-        }
-        Ok(Consumer {
-            shared,
-            channel: Arc::clone(s),
-            queue_name: Arc::from(&*cell.name),
-        })
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -756,67 +543,6 @@ impl Channel {
         })
     }
 
-    /// `basic.qos`: with `global = false`, the prefetch of consumers created from now
-    /// on; with `global = true`, a limit shared by all the channel's consumers. 0 is
-    /// unlimited. Only deliveries that need an ack count.
-    ///
-    /// # Errors
-    ///
-    /// 540 (connection error) for a non-zero `prefetch_size`.
-    pub fn qos(
-        &self,
-        prefetch_size: u32,
-        prefetch_count: u16,
-        global: bool,
-    ) -> Result<(), BrokerError> {
-        self.shared.run(|s| {
-            if prefetch_size != 0 {
-                return Err(BrokerError::connection(
-                    NOT_IMPLEMENTED,
-                    "prefetch_size!=0 (".to_string() + &prefetch_size.to_string() + ")",
-                ));
-            }
-            if global {
-                s.credit.limit.store(u32::from(prefetch_count), Relaxed);
-                s.poke_consumed_queues();
-            } else {
-                lock(&s.state).prefetch = prefetch_count;
-            }
-            Ok(())
-        })
-    }
-
-    /// `basic.consume`: subscribes to a queue.
-    ///
-    /// # Errors
-    ///
-    /// 404 (missing queue), 405 (another connection's exclusive queue), 403
-    /// (exclusive consume on a queue with consumers or with single active consumer,
-    /// or joining a queue with an exclusive consumer), 406 (bad `x-priority`), 530
-    /// (connection error: the tag is in use on this channel).
-    pub fn consume(&self, queue: &str, options: &ConsumeOptions) -> Result<Consumer, BrokerError> {
-        let conn = self.conn_id();
-        self.shared.run(|s| {
-            if queue == REPLY_TO {
-                return s.consume_reply_to(options, |cell| s.subscribe(cell, options));
-            }
-            let queue = s.queue_name(queue)?;
-            let cell = s.vhost().queue_for(conn, &queue)?;
-            s.subscribe(cell, options)
-        })
-    }
-
-    /// `basic.cancel`: cancels a consumer; no deliveries reach it after this returns
-    /// (its buffered messages go back to the queue); the messages it received stay
-    /// unacked on the channel. An unknown tag is fine (returns false).
-    ///
-    /// # Errors
-    ///
-    /// Only for a closed channel.
-    pub fn cancel(&self, consumer_tag: &str) -> Result<bool, BrokerError> {
-        self.shared.run(|s| Ok(s.cancel_consumer(consumer_tag)))
-    }
-
     /// `basic.get`: the next ready message and how many are left, or `None` for an
     /// empty queue. Ignores prefetch. With `no_ack = false` the delivery takes a
     /// delivery tag like a consumer delivery.
@@ -930,52 +656,6 @@ impl Channel {
         })
     }
 
-    /// `basic.ack`: acknowledges delivery `tag` (`multiple`: and every earlier one;
-    /// tag 0 with `multiple`: everything outstanding).
-    ///
-    /// # Errors
-    ///
-    /// 406 for an unknown or already settled tag (nothing is settled, and the channel
-    /// closes as in AMQP).
-    pub fn ack(&self, tag: u64, multiple: bool) -> Result<(), BrokerError> {
-        ChannelShared::ack(&self.shared, tag, multiple)
-    }
-
-    /// `basic.nack`: requeues (to the original position, marked redelivered) or
-    /// dead-letters / drops delivery `tag` (`multiple` as for [`ack`](Self::ack)).
-    ///
-    /// # Errors
-    ///
-    /// 406 for an unknown or already settled tag.
-    pub fn nack(&self, tag: u64, multiple: bool, requeue: bool) -> Result<(), BrokerError> {
-        ChannelShared::nack(&self.shared, tag, multiple, requeue)
-    }
-
-    /// `basic.reject`: [`nack`](Self::nack) of one delivery.
-    ///
-    /// # Errors
-    ///
-    /// 406 for an unknown or already settled tag.
-    pub fn reject(&self, tag: u64, requeue: bool) -> Result<(), BrokerError> {
-        ChannelShared::nack(&self.shared, tag, false, requeue)
-    }
-
-    /// `basic.recover`: requeues every unacked delivery of the channel (redelivered).
-    ///
-    /// # Errors
-    ///
-    /// 540 (connection error) for `requeue = false`, as RabbitMQ.
-    pub fn recover(&self, requeue: bool) -> Result<(), BrokerError> {
-        self.shared.run(|s| {
-            if !requeue {
-                return Err(BrokerError::connection(NOT_IMPLEMENTED, "requeue=false"));
-            }
-            let taken = s.take_unacked(0, true)?;
-            s.settle(taken, Some(true));
-            Ok(())
-        })
-    }
-
     /// `confirm.select`: from now on every publish gets a sequence number and a
     /// confirm ([`Published::seq`], [`Published::ack`]).
     ///
@@ -1014,10 +694,5 @@ impl Channel {
             ));
         }
         Ok(!std::mem::take(&mut st.nacked))
-    }
-
-    /// Number of unacked deliveries on this channel.
-    pub fn unacked_count(&self) -> usize {
-        lock(&self.shared.state).unacked.len()
     }
 }

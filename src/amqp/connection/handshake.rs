@@ -1,0 +1,234 @@
+//! The handshake of a connection: protocol header, Start / Start-Ok (PLAIN and
+//! AMQPLAIN against the configured users), Tune / Tune-Ok, Open / Open-Ok, all under a
+//! deadline; and the properties and capabilities exchanged on the way. It opens the
+//! broker connection; it knows nothing of channels.
+
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::time::{Instant, timeout_at};
+
+use super::{Caps, Conn, Fault, close};
+use crate::amqp::auth;
+use crate::amqp::codec::{self, PROTOCOL_HEADER};
+use crate::amqp::method::{Method, Reply};
+use crate::amqp::reader::{Frame, MIN_FRAME_MAX};
+use crate::broker::ConnectOptions;
+use crate::{FieldTable, FieldValue};
+
+impl Conn {
+    /// A handshake frame: a method on channel 0 (heartbeats are skipped).
+    pub(super) async fn handshake_method(
+        &mut self,
+        rd: &mut OwnedReadHalf,
+        buf: &mut [u8],
+        deadline: Instant,
+    ) -> Result<Method, Fault> {
+        loop {
+            match self.read_frame(rd, buf, deadline).await? {
+                Frame::Heartbeat(0) => {}
+                Frame::Method(0, Method::ConnectionClose { .. }) => {
+                    self.emit(0, &Reply::ConnectionCloseOk)?;
+                    return Err(Fault::Done);
+                }
+                Frame::Method(0, m) => return Ok(m),
+                _ => {
+                    return Err(close(
+                        504,
+                        "CHANNEL_ERROR - expected a method on channel 0 during the handshake",
+                        (0, 0),
+                    ));
+                }
+            }
+        }
+    }
+
+    pub(super) async fn handshake(
+        &mut self,
+        rd: &mut OwnedReadHalf,
+        buf: &mut [u8],
+        deadline: Instant,
+    ) -> Result<(), Fault> {
+        // The protocol header. Frames a client pipelines after it wait in the reader.
+        loop {
+            match self.reader.read_header() {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(_) => {
+                    let _ = self.out.send(PROTOCOL_HEADER.to_vec()).await;
+                    return Err(Fault::Io("bad protocol header"));
+                }
+            }
+            match timeout_at(deadline, self.read_some(rd, buf)).await {
+                Err(_) => return Err(Fault::Io("handshake timed out")),
+                Ok(r) => r?,
+            }
+        }
+        let limits = self.shared.config.limits.clone();
+        self.emit(
+            0,
+            &Reply::Start {
+                server_properties: server_properties(),
+                mechanisms: "PLAIN AMQPLAIN".into(),
+                locales: "en_US".into(),
+            },
+        )?;
+        self.flush().await?;
+
+        let Method::StartOk {
+            client_properties,
+            mechanism,
+            response,
+            ..
+        } = self.handshake_method(rd, buf, deadline).await?
+        else {
+            return Err(close(
+                503,
+                "COMMAND_INVALID - expected connection.start-ok",
+                (10, 11),
+            ));
+        };
+        self.caps = client_caps(&client_properties);
+        let credentials = match mechanism.as_str() {
+            "PLAIN" => auth::parse_plain(&response),
+            "AMQPLAIN" => codec::decode_amqplain(&response),
+            _ => None,
+        };
+        let user = credentials.as_ref().and_then(|(name, pass)| {
+            self.shared.config.users.iter().find(|u| {
+                u.name == *name
+                    && u.check_password(pass)
+                    && (!u.loopback_only || self.peer.ip().is_loopback())
+            })
+        });
+        let Some(user) = user else {
+            let name = credentials.map(|(n, _)| n).unwrap_or_default();
+            tracing::warn!(peer = %self.peer, user = %name, mechanism = %mechanism, "login refused");
+            if self.caps.authentication_failure_close {
+                return Err(close(
+                    403,
+                    format!(
+                        "ACCESS_REFUSED - Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+                    ),
+                    (10, 11),
+                ));
+            }
+            return Err(Fault::Io("login refused"));
+        };
+        self.user = user.name.clone();
+        let connection_name = match client_properties.get("connection_name") {
+            Some(FieldValue::LongString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            Some(FieldValue::ShortString(s)) => Some(s.clone()),
+            _ => None,
+        };
+
+        self.emit(
+            0,
+            &Reply::Tune {
+                channel_max: limits.channel_max,
+                frame_max: limits.frame_max,
+                heartbeat: limits.heartbeat,
+            },
+        )?;
+        self.flush().await?;
+        let Method::TuneOk {
+            channel_max,
+            frame_max,
+            heartbeat,
+        } = self.handshake_method(rd, buf, deadline).await?
+        else {
+            return Err(close(
+                503,
+                "COMMAND_INVALID - expected connection.tune-ok",
+                (10, 31),
+            ));
+        };
+        let frame_max = if frame_max == 0 {
+            limits.frame_max
+        } else {
+            frame_max.min(limits.frame_max)
+        };
+        if frame_max < MIN_FRAME_MAX {
+            return Err(close(
+                530,
+                format!("NOT_ALLOWED - frame_max={frame_max} < {MIN_FRAME_MAX} min size"),
+                (10, 31),
+            ));
+        }
+        self.frame_max = frame_max;
+        self.reader.set_frame_max(frame_max);
+        self.channel_max = if channel_max == 0 {
+            limits.channel_max
+        } else {
+            channel_max.min(limits.channel_max)
+        };
+        self.heartbeat = heartbeat;
+        self.out
+            .set_heartbeat(heartbeat)
+            .await
+            .map_err(|_| Fault::Io("write failed"))?;
+
+        let Method::ConnectionOpen { vhost } = self.handshake_method(rd, buf, deadline).await?
+        else {
+            return Err(close(
+                503,
+                "COMMAND_INVALID - expected connection.open",
+                (10, 40),
+            ));
+        };
+        let options = ConnectOptions {
+            vhost: vhost.clone(),
+            user: self.user.clone(),
+            peer: Some(self.peer),
+            client_name: connection_name,
+        };
+        match self.shared.broker.connect(options) {
+            Ok(c) => self.broker = Some(c),
+            Err(e) => return Err(close(e.reply_code(), e.reply_text(), (10, 40))),
+        }
+        self.vhost = vhost;
+        self.emit(0, &Reply::OpenOk)?;
+        self.flush().await
+    }
+}
+
+/// Start's server properties, with the capabilities that are implemented.
+fn server_properties() -> FieldTable {
+    let mut caps = FieldTable::new();
+    for cap in [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "connection.blocked",
+        "authentication_failure_close",
+        "per_consumer_qos",
+        "consumer_priorities",
+        "direct_reply_to",
+    ] {
+        caps.insert(cap, FieldValue::Boolean(true));
+    }
+    let mut t = FieldTable::new();
+    t.insert("product", FieldValue::LongString(b"trackswitch".to_vec()));
+    t.insert(
+        "version",
+        FieldValue::LongString(env!("CARGO_PKG_VERSION").as_bytes().to_vec()),
+    );
+    t.insert("platform", FieldValue::LongString(b"Rust".to_vec()));
+    t.insert(
+        "information",
+        FieldValue::LongString(b"embedded AMQP 0-9-1 broker".to_vec()),
+    );
+    t.insert("capabilities", FieldValue::Table(caps));
+    t
+}
+
+fn client_caps(props: &FieldTable) -> Caps {
+    let Some(FieldValue::Table(caps)) = props.get("capabilities") else {
+        return Caps::default();
+    };
+    let on = |name: &str| matches!(caps.get(name), Some(FieldValue::Boolean(true)));
+    Caps {
+        consumer_cancel_notify: on("consumer_cancel_notify"),
+        connection_blocked: on("connection.blocked"),
+        authentication_failure_close: on("authentication_failure_close"),
+    }
+}
