@@ -1,6 +1,11 @@
 //! One client connection: handshake, then a loop over socket reads, consumer
 //! deliveries, timers and shutdown. The task owns all the connection's channel state;
 //! the writer task (see [`writer`](super::writer)) owns the socket's write half.
+//!
+//! This file holds the frame loop, channels and publishing; `handshake` the way in,
+//! `methods` one arm per channel method, `confirms` the coalesced publisher confirms,
+//! `close` the way out. They share the connection's state and reach the broker only
+//! through its public handles.
 
 use std::collections::HashMap;
 use std::future::poll_fn;
