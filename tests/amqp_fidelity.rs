@@ -354,3 +354,92 @@ async fn c_p03_pipelined_confirms_all_resolve() {
     within(conn.close(200, s("bye"))).await.unwrap();
     server.stop().await;
 }
+
+/// Q11 through lapin: a quorum queue declared as RabbitMQ 4 applications do, a
+/// delivery limit, `x-delivery-count` on redeliveries; a non-durable one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_q11_quorum_queue_with_a_delivery_limit() {
+    let server = TestServer::start().await;
+    let conn = server.connect("").await;
+    let ch = channel(&conn).await;
+    let mut args = FieldTable::default();
+    args.insert(
+        s("x-queue-type"),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    args.insert(s("x-delivery-limit"), lapin::types::AMQPValue::LongInt(1));
+    within(ch.queue_declare(
+        s("qq"),
+        QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        },
+        args.clone(),
+    ))
+    .await
+    .expect("a durable quorum queue declares");
+    publish(&ch, "", "qq", b"job", BasicProperties::default()).await;
+    let mut counts = Vec::new();
+    for _ in 0..2 {
+        let got = within(ch.basic_get(s("qq"), BasicGetOptions::default()))
+            .await
+            .unwrap()
+            .expect("the job");
+        let count = got
+            .delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get("x-delivery-count").cloned());
+        counts.push(count);
+        within(got.delivery.nack(BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        }))
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        counts,
+        [
+            Some(lapin::types::AMQPValue::LongInt(0)),
+            Some(lapin::types::AMQPValue::LongInt(1))
+        ]
+    );
+    // The second return is over the limit of 1: the message is dropped.
+    assert_eq!(ready(&ch, "qq").await, 0);
+    let err = within(ch.queue_declare(s("qq2"), QueueDeclareOptions::default(), args))
+        .await
+        .unwrap_err();
+    assert_eq!(reply_code(&err), Some(406), "{err}");
+    assert!(err.to_string().contains("non-durable"), "{err}");
+    within(conn.close(200, s("bye"))).await.unwrap();
+    server.stop().await;
+}
+
+/// A client that writes its Close behind queued publishes (as amqplib does) gets
+/// close-ok after every one of them was handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_behind_queued_publishes() {
+    let server = TestServer::start().await;
+    let conn = server.connect("").await;
+    let ch = channel(&conn).await;
+    declare(&ch, "behind").await;
+    for i in 0..1000u32 {
+        let _confirm = within(ch.basic_publish(
+            s(""),
+            s("behind"),
+            BasicPublishOptions::default(),
+            &i.to_be_bytes(),
+            BasicProperties::default(),
+        ))
+        .await
+        .unwrap();
+    }
+    within(conn.close(200, s("bye")))
+        .await
+        .expect("close-ok after the publishes");
+    let q = server.broker.queues("/").unwrap();
+    assert_eq!(q.iter().find(|q| q.name == "behind").unwrap().ready, 1000);
+    server.stop().await;
+}
