@@ -486,3 +486,15 @@ fn c_e05_passive_declare_of_the_default_exchange_is_403() {
     ch.exchange_declare("amq.direct", "", &ExchangeDeclare::passive())
         .unwrap();
 }
+
+/// R02 in RabbitMQ 3.10.8's words: deleting a system exchange.
+#[test]
+fn c_r02_deleting_a_system_exchange_is_403_in_rabbitmq_words() {
+    let env = Env::new();
+    let ch = env.ch();
+    let err = expect_channel_error(&env.conn, &ch, ch.exchange_delete("amq.direct", false), 403);
+    assert_eq!(
+        err.to_string(),
+        "ACCESS_REFUSED - deletion of system exchange 'amq.direct' in vhost '/' not allowed"
+    );
+}

@@ -1111,3 +1111,94 @@ fn c_q11_returns_go_to_the_back_and_get_counts_from_0() {
         ]
     );
 }
+
+/// Q05 in RabbitMQ 3.10.8's words: each refused argument's text as the real node sent
+/// it (docs/probes, `probe_quorum.py` and the argument probe of the wire facts).
+#[test]
+fn c_q05_refusals_in_rabbitmq_words() {
+    let env = Env::new();
+    let cases: &[(&str, FieldValue, &str)] = &[
+        (
+            "x-max-priority",
+            FieldValue::LongInt(256),
+            ": {max_value_exceeded,256}",
+        ),
+        (
+            "x-max-priority",
+            FieldValue::LongInt(-1),
+            ": {value_negative,-1}",
+        ),
+        (
+            "x-message-ttl",
+            FieldValue::LongLongInt(315_360_000_001),
+            ": {value_too_large,315360000001}",
+        ),
+        (
+            "x-expires",
+            FieldValue::LongInt(-5),
+            ": {value_negative,-5}",
+        ),
+        ("x-expires", FieldValue::LongInt(0), ": {value_zero,0}"),
+        (
+            "x-max-length",
+            ls("abc"),
+            ": \"expected integer, got longstr\"",
+        ),
+        (
+            "x-single-active-consumer",
+            ls("x"),
+            ": {unacceptable_type,longstr}",
+        ),
+        (
+            "x-max-length-bytes",
+            FieldValue::LongInt(-1),
+            ": {value_negative,-1}",
+        ),
+        ("x-overflow", ls("bogus"), ": invalid_overflow"),
+        (
+            "x-overflow",
+            FieldValue::LongInt(5),
+            ": {unacceptable_type,signedint}",
+        ),
+        (
+            "x-queue-type",
+            FieldValue::LongInt(1),
+            ": {unacceptable_type,signedint}",
+        ),
+    ];
+    for (i, (name, value, tail)) in cases.iter().enumerate() {
+        let ch = env.ch();
+        let q = format!("a{i}");
+        let o = QueueDeclare {
+            arguments: table(&[(name, value.clone())]),
+            ..QueueDeclare::default()
+        };
+        let err = expect_channel_error(&env.conn, &ch, ch.queue_declare(&q, &o), 406);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "PRECONDITION_FAILED - invalid arg '{name}' for queue '{q}' in vhost '/'{tail}"
+            )
+        );
+    }
+    let ch = env.ch();
+    let o = QueueDeclare {
+        arguments: table(&[("x-dead-letter-exchange", FieldValue::LongInt(5))]),
+        ..QueueDeclare::default()
+    };
+    let err = expect_channel_error(&env.conn, &ch, ch.queue_declare("d", &o), 406);
+    assert_eq!(
+        err.to_string(),
+        "PRECONDITION_FAILED - invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue 'd' in vhost '/'"
+    );
+    let ch = env.ch();
+    let o = QueueDeclare {
+        arguments: table(&[("x-dead-letter-routing-key", ls("k"))]),
+        ..QueueDeclare::default()
+    };
+    let err = expect_channel_error(&env.conn, &ch, ch.queue_declare("r", &o), 406);
+    assert_eq!(
+        err.to_string(),
+        "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue 'r' in vhost '/': routing_key_but_no_dlx_defined"
+    );
+}

@@ -228,3 +228,38 @@ fn c_d11_closing_the_channel_ends_the_reply_address() {
         .unwrap();
     assert_eq!(p.queues, 0, "the reply address ended with its channel");
 }
+
+/// A reply takes no delivery tag of its own (RabbitMQ 3.10.8 hands it the channel's
+/// next tag without using it up): the channel's other deliveries number as without it.
+#[test]
+fn c_d11_replies_use_up_no_delivery_tags() {
+    let (_broker, conn, client) = setup();
+    declare(&client, "rpc");
+    declare(&client, "work");
+    let replies = reply_consumer(&client);
+    client
+        .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
+        .unwrap();
+    let server = conn.open_channel().unwrap();
+    let address = server
+        .get("rpc", true)
+        .unwrap()
+        .unwrap()
+        .delivery
+        .message()
+        .properties
+        .reply_to
+        .clone()
+        .unwrap();
+    for _ in 0..2 {
+        server
+            .publish("", &address, Message::new("r"), PublishOptions::default())
+            .unwrap();
+    }
+    let tags: Vec<u64> = (0..2).map(|_| recv(&replies).delivery_tag()).collect();
+    publish(&client, "work", "w");
+    let got = client.get("work", false).unwrap().unwrap().delivery;
+    assert_eq!(tags, [1, 1]);
+    assert_eq!(got.delivery_tag(), 1);
+    got.ack().unwrap();
+}

@@ -60,72 +60,123 @@ const EQUIVALENT: &[&str] = &[
 ];
 
 /// A queue argument the broker refuses (CONFORMANCE Q05): which one and why. The
-/// broker reports it as a 406 naming the queue; a definitions import as a path into
-/// the file.
+/// broker reports it as a 406 naming the queue, in RabbitMQ 3.10.8's words
+/// ([`Wire`]); a definitions import as a path into the file with `reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ArgError {
     pub(crate) name: &'static str,
+    /// For people: `-1 is out of range 0..=255`.
     pub(crate) reason: String,
-    /// The argument is valid, but not for a quorum queue (RabbitMQ's text then names
-    /// the queue type instead of a reason).
-    pub(crate) not_for_quorum: bool,
+    /// What RabbitMQ 3.10.8 says on the wire.
+    pub(crate) wire: Wire,
+}
+
+/// RabbitMQ 3.10.8's text for a refused argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// `invalid arg 'A' for queue 'Q' in vhost 'V': REASON` (REASON as Erlang prints
+    /// it: `{value_negative,-1}`, `invalid_overflow`, ...).
+    Reason(String),
+    /// `invalid type 'T' for arg 'A' in queue 'Q' in vhost 'V'`.
+    InvalidType(&'static str),
+    /// `invalid arg 'A' for queue 'Q' in vhost 'V' of queue type rabbit_quorum_queue`.
+    NotForQuorum,
 }
 
 impl ArgError {
-    fn new(name: &'static str, reason: impl Into<String>) -> ArgError {
+    fn new(name: &'static str, reason: impl Into<String>, wire: Wire) -> ArgError {
         ArgError {
             name,
             reason: reason.into(),
-            not_for_quorum: false,
+            wire,
         }
     }
 
     /// The channel error for queue `queue` in `vhost`.
     pub(crate) fn for_queue(&self, queue: &str, vhost: &str) -> BrokerError {
-        if self.not_for_quorum {
-            return BrokerError::channel(
-                PRECONDITION_FAILED,
-                format!(
-                    "invalid arg '{}' for queue '{queue}' in vhost '{vhost}' of queue type rabbit_quorum_queue",
-                    self.name
-                ),
-            );
-        }
-        BrokerError::channel(
-            PRECONDITION_FAILED,
-            format!(
-                "invalid arg '{}' for queue '{queue}' in vhost '{vhost}': {}",
-                self.name, self.reason
+        let name = self.name;
+        let text = match &self.wire {
+            Wire::Reason(r) => {
+                format!("invalid arg '{name}' for queue '{queue}' in vhost '{vhost}': {r}")
+            }
+            Wire::InvalidType(t) => {
+                format!("invalid type '{t}' for arg '{name}' in queue '{queue}' in vhost '{vhost}'")
+            }
+            Wire::NotForQuorum => format!(
+                "invalid arg '{name}' for queue '{queue}' in vhost '{vhost}' of queue type rabbit_quorum_queue"
             ),
-        )
+        };
+        BrokerError::channel(PRECONDITION_FAILED, text)
     }
 }
 
+/// How RabbitMQ words an integer over an argument's maximum.
+#[derive(Debug, Clone, Copy)]
+enum TooLarge {
+    /// `{value_too_large,N}` (TTLs).
+    Value,
+    /// `{max_value_exceeded,N}` (`x-max-priority`).
+    MaxExceeded,
+}
+
+/// An integer argument in `min..=max`, `min` being 0 or 1 as RabbitMQ's checks.
 fn int_in(
     args: &FieldTable,
     name: &'static str,
-    range: std::ops::RangeInclusive<i128>,
+    min: i128,
+    max: i128,
+    too_large: TooLarge,
 ) -> Result<Option<u64>, ArgError> {
-    match args.get(name) {
-        None => Ok(None),
-        Some(v) => match v.as_int() {
-            Some(n) if range.contains(&n) => Ok(Some(n as u64)),
-            Some(n) => Err(ArgError::new(
-                name,
-                format!("{n} is out of range {}..={}", range.start(), range.end()),
-            )),
-            None => Err(ArgError::new(name, "expected an integer")),
-        },
+    let Some(v) = args.get(name) else {
+        return Ok(None);
+    };
+    let Some(n) = v.as_int() else {
+        return Err(ArgError::new(
+            name,
+            "expected an integer",
+            Wire::Reason(format!("\"expected integer, got {}\"", type_name(v))),
+        ));
+    };
+    if (min..=max).contains(&n) {
+        return Ok(Some(n as u64));
     }
+    let wire = if n < 0 {
+        format!("{{value_negative,{n}}}")
+    } else if n == 0 {
+        "{value_zero,0}".to_owned()
+    } else {
+        match too_large {
+            TooLarge::Value => format!("{{value_too_large,{n}}}"),
+            TooLarge::MaxExceeded => format!("{{max_value_exceeded,{n}}}"),
+        }
+    };
+    Err(ArgError::new(
+        name,
+        format!("{n} is out of range {min}..={max}"),
+        Wire::Reason(wire),
+    ))
 }
 
-fn string(args: &FieldTable, name: &'static str) -> Result<Option<String>, ArgError> {
-    match args.get(name) {
-        None => Ok(None),
-        Some(v) => match v.as_bytes().map(std::str::from_utf8) {
-            Some(Ok(s)) => Ok(Some(s.to_owned())),
-            _ => Err(ArgError::new(name, "expected a string")),
-        },
+/// A string argument; `invalid_type` for RabbitMQ's other wording of a wrong type
+/// (the dead-letter arguments).
+fn string(
+    args: &FieldTable,
+    name: &'static str,
+    invalid_type: bool,
+) -> Result<Option<String>, ArgError> {
+    let Some(v) = args.get(name) else {
+        return Ok(None);
+    };
+    match v.as_bytes().map(std::str::from_utf8) {
+        Some(Ok(s)) => Ok(Some(s.to_owned())),
+        _ => {
+            let t = type_name(v);
+            let wire = match invalid_type {
+                true => Wire::InvalidType(t),
+                false => Wire::Reason(format!("{{unacceptable_type,{t}}}")),
+            };
+            Err(ArgError::new(name, "expected a string", wire))
+        }
     }
 }
 
@@ -133,12 +184,14 @@ impl QueueArgs {
     /// Parses and validates a queue's arguments.
     pub(crate) fn parse(args: &FieldTable) -> Result<QueueArgs, ArgError> {
         let max_ttl = i128::from(MAX_TTL_MS);
-        let message_ttl = int_in(args, "x-message-ttl", 0..=max_ttl)?;
-        let expires = int_in(args, "x-expires", 1..=max_ttl)?;
-        let max_length = int_in(args, "x-max-length", 0..=i128::from(i64::MAX))?;
-        let max_length_bytes = int_in(args, "x-max-length-bytes", 0..=i128::from(i64::MAX))?;
-        let max_priority = int_in(args, "x-max-priority", 0..=255)?.map(|p| p as u8);
-        let overflow = match string(args, "x-overflow")?.as_deref() {
+        let big = i128::from(i64::MAX);
+        let message_ttl = int_in(args, "x-message-ttl", 0, max_ttl, TooLarge::Value)?;
+        let expires = int_in(args, "x-expires", 1, max_ttl, TooLarge::Value)?;
+        let max_length = int_in(args, "x-max-length", 0, big, TooLarge::Value)?;
+        let max_length_bytes = int_in(args, "x-max-length-bytes", 0, big, TooLarge::Value)?;
+        let max_priority =
+            int_in(args, "x-max-priority", 0, 255, TooLarge::MaxExceeded)?.map(|p| p as u8);
+        let overflow = match string(args, "x-overflow", false)?.as_deref() {
             None | Some("drop-head") => Overflow::DropHead,
             Some("reject-publish") => Overflow::RejectPublish,
             Some("reject-publish-dlx") => Overflow::RejectPublishDlx,
@@ -148,31 +201,36 @@ impl QueueArgs {
                     format!(
                         "'{other}' is not one of 'drop-head', 'reject-publish', 'reject-publish-dlx'"
                     ),
+                    Wire::Reason("invalid_overflow".into()),
                 ));
             }
         };
-        let dead_letter_exchange = string(args, "x-dead-letter-exchange")?;
-        let dead_letter_routing_key = string(args, "x-dead-letter-routing-key")?;
+        let dead_letter_exchange = string(args, "x-dead-letter-exchange", true)?;
+        let dead_letter_routing_key = string(args, "x-dead-letter-routing-key", true)?;
         if dead_letter_routing_key.is_some() && dead_letter_exchange.is_none() {
             return Err(ArgError::new(
                 "x-dead-letter-routing-key",
                 "needs x-dead-letter-exchange",
+                Wire::Reason("routing_key_but_no_dlx_defined".into()),
             ));
         }
         let single_active_consumer = match args.get("x-single-active-consumer") {
             None => false,
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| ArgError::new("x-single-active-consumer", "expected a boolean"))?,
+            Some(v) => v.as_bool().ok_or_else(|| {
+                ArgError::new(
+                    "x-single-active-consumer",
+                    "expected a boolean",
+                    Wire::Reason(format!("{{unacceptable_type,{}}}", type_name(v))),
+                )
+            })?,
         };
         let quorum = match queue_type(args)? {
             QueueType::Classic => false,
             QueueType::Quorum => true,
             QueueType::Stream => {
-                return Err(ArgError::new(
-                    "x-queue-type",
-                    "streams are not supported by trackswitch (classic and quorum queues are)",
-                ));
+                let why =
+                    "streams are not supported by trackswitch (classic and quorum queues are)";
+                return Err(ArgError::new("x-queue-type", why, Wire::Reason(why.into())));
             }
         };
         let delivery_limit = if quorum {
@@ -212,14 +270,15 @@ pub(crate) enum QueueType {
 
 /// A queue's `x-queue-type`.
 pub(crate) fn queue_type(args: &FieldTable) -> Result<QueueType, ArgError> {
-    match string(args, "x-queue-type")?.as_deref() {
+    match string(args, "x-queue-type", false)?.as_deref() {
         None | Some("classic") => Ok(QueueType::Classic),
         Some("quorum") => Ok(QueueType::Quorum),
         Some("stream") => Ok(QueueType::Stream),
         Some(other) => Err(ArgError::new(
             "x-queue-type",
+            format!("unsupported queue type '{other}'"),
             // RabbitMQ 3.10.8 prints the reason as an Erlang string.
-            format!("\"unsupported queue type '{other}'\""),
+            Wire::Reason(format!("\"unsupported queue type '{other}'\"")),
         )),
     }
 }
@@ -229,12 +288,30 @@ pub(crate) fn queue_type(args: &FieldTable) -> Result<QueueType, ArgError> {
 fn quorum_args(args: &FieldTable) -> Result<(), ArgError> {
     for name in QUORUM_UNSUPPORTED {
         if args.get(name).is_some() {
-            return Err(ArgError {
-                not_for_quorum: true,
-                ..ArgError::new(name, "not supported by quorum queues")
-            });
+            return Err(ArgError::new(
+                name,
+                "not supported by quorum queues",
+                Wire::NotForQuorum,
+            ));
         }
     }
+    // Taken (a single node has nothing to do with them), but checked as RabbitMQ does.
+    if let Some(strategy) = string(args, "x-dead-letter-strategy", false)? {
+        if strategy != "at-most-once" && strategy != "at-least-once" {
+            return Err(ArgError::new(
+                "x-dead-letter-strategy",
+                format!("'{strategy}' is not one of 'at-most-once', 'at-least-once'"),
+                Wire::Reason("invalid_dlx_strategy".into()),
+            ));
+        }
+    }
+    int_in(
+        args,
+        "x-quorum-initial-group-size",
+        1,
+        i128::from(u32::MAX),
+        TooLarge::Value,
+    )?;
     Ok(())
 }
 
@@ -256,13 +333,14 @@ pub(crate) fn check_equivalent(
         .iter()
         .chain(quorum.then_some(&"x-delivery-limit"));
     for &name in names {
-        let (mut a, mut b) = (current.get(name), received.get(name));
+        let (a, b) = (current.get(name), received.get(name));
         if name == "x-queue-type" {
             // `classic` is the default: naming it or not is the same.
             let classic =
-                |v: Option<&FieldValue>| v.and_then(FieldValue::as_bytes) == Some(b"classic");
-            a = a.filter(|_| !classic(a));
-            b = b.filter(|_| !classic(b));
+                |v: Option<&FieldValue>| v.is_none_or(|v| v.as_bytes() == Some(&b"classic"[..]));
+            if classic(a) && classic(b) {
+                continue;
+            }
         }
         let same = match (a, b) {
             (None, None) => true,
@@ -301,10 +379,15 @@ fn plain(v: &FieldValue) -> String {
 
 /// `none`, or `the value 'V' of type 'T'` with RabbitMQ's name of the field type.
 fn typed(v: Option<&FieldValue>) -> String {
-    let Some(v) = v else {
-        return "none".into();
-    };
-    let kind = match v {
+    match v {
+        None => "none".into(),
+        Some(v) => format!("the value '{}' of type '{}'", plain(v), type_name(v)),
+    }
+}
+
+/// RabbitMQ's name of a field value's type.
+fn type_name(v: &FieldValue) -> &'static str {
+    match v {
         FieldValue::Boolean(_) => "bool",
         FieldValue::ShortShortInt(_) => "byte",
         FieldValue::ShortShortUInt(_) => "unsignedbyte",
@@ -323,8 +406,7 @@ fn typed(v: Option<&FieldValue>) -> String {
         FieldValue::Timestamp(_) => "timestamp",
         FieldValue::Table(_) => "table",
         FieldValue::Void => "void",
-    };
-    format!("the value '{}' of type '{kind}'", plain(v))
+    }
 }
 
 /// A consumer's `x-priority` argument (default 0).

@@ -213,7 +213,11 @@ impl ChannelShared {
             return None;
         }
         let tag = st.next_tag;
-        st.next_tag += 1;
+        // A direct reply-to delivery takes no tag of its own: RabbitMQ 3.10.8 hands
+        // it the channel's next tag without using it up.
+        if !queue.as_ref().is_some_and(|q| q.config.reply_to) {
+            st.next_tag += 1;
+        }
         if !no_ack {
             st.unacked.push_back(Unacked {
                 tag,

@@ -175,10 +175,20 @@ impl VhostInner {
 
     pub(crate) fn exchange_delete(&self, name: &str, if_unused: bool) -> Result<(), BrokerError> {
         let mut t = write(&self.topo);
-        t.table
-            .delete_exchange(name, if_unused)
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        match t.table.delete_exchange(name, if_unused) {
+            Ok(_) => Ok(()),
+            // RabbitMQ 3.10.8's words for the `amq.*` exchanges.
+            Err(crate::DeleteError::AccessRefused { name, .. }) if !name.is_empty() => {
+                Err(BrokerError::channel(
+                    ACCESS_REFUSED,
+                    format!(
+                        "deletion of system exchange '{name}' in vhost '{}' not allowed",
+                        self.name
+                    ),
+                ))
+            }
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     // ----- bindings -----

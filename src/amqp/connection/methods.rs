@@ -140,6 +140,9 @@ impl Conn {
                     .channel(channel)?
                     .queue_delete(&queue, if_unused, if_empty)
                     .map_err(fail)?;
+                // Its consumers on this connection hear of it first (RabbitMQ 3.10.8
+                // sends basic.cancel before delete-ok).
+                self.take_ready()?;
                 self.reply(channel, nowait, &Reply::QueueDeleteOk { message_count })?;
             }
             Method::Qos {
