@@ -90,7 +90,9 @@ struct Shared {
 
 /// An AMQP 0-9-1 server bound to a TCP address (see the [module docs](self)).
 pub struct Server {
-    listener: TcpListener,
+    /// One per address the bind address resolved to (`localhost`: 127.0.0.1 and ::1).
+    /// Invariant: not empty.
+    listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -98,7 +100,7 @@ pub struct Server {
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.listener.local_addr().ok())
+            .field("local_addrs", &self.local_addrs())
             .field("limits", &self.shared.config.limits)
             .finish_non_exhaustive()
     }
@@ -117,35 +119,68 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// Binds the listener and adds the configured vhosts to `broker`.
+    /// Binds a listener on every address `addr` resolves to (`localhost:5672`: both
+    /// 127.0.0.1 and ::1, as RabbitMQ) and adds the configured vhosts to `broker`.
     ///
     /// # Errors
     ///
-    /// The address cannot be bound.
+    /// The address resolves to nothing, or none of its addresses can be bound (the
+    /// first error is returned; addresses that bind are kept).
     pub async fn bind(
         addr: impl ToSocketAddrs,
         broker: Broker,
         config: ServerConfig,
     ) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
+        let mut listeners = Vec::new();
+        let mut first_error = None;
+        let mut seen = Vec::new();
+        for a in tokio::net::lookup_host(addr).await? {
+            if seen.contains(&a) {
+                continue;
+            }
+            seen.push(a);
+            match TcpListener::bind(a).await {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    tracing::warn!(addr = %a, error = %e, "cannot listen");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if listeners.is_empty() {
+            return Err(first_error.unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "the address resolves to nothing",
+                )
+            }));
+        }
         for vhost in &config.vhosts {
             broker.add_vhost(vhost);
         }
         let (tx, _) = watch::channel(false);
         Ok(Server {
-            listener,
+            listeners,
             shared: Arc::new(Shared { broker, config }),
             shutdown: Arc::new(tx),
         })
     }
 
-    /// The bound address (useful after binding port 0).
+    /// The first bound address (useful after binding port 0).
     ///
     /// # Errors
     ///
     /// As [`TcpListener::local_addr`].
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners[0].local_addr()
+    }
+
+    /// Every bound address.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// The broker behind the server.
@@ -169,12 +204,14 @@ impl Server {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let mut tasks = JoinSet::new();
         let mut stop = self.shutdown.subscribe();
-        tracing::info!(addr = ?self.listener.local_addr().ok(), "listening");
+        for addr in self.local_addrs() {
+            tracing::info!(%addr, "listening");
+        }
         loop {
             tokio::select! {
                 () = async { let _ = stop.wait_for(|&s| s).await; } => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                accepted = self.listener.accept() => match accepted {
+                accepted = accept_any(&self.listeners) => match accepted {
                     Ok((stream, peer)) => {
                         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                             tracing::warn!(%peer, max = limits.max_connections, "connection limit reached; refusing");
@@ -195,7 +232,7 @@ impl Server {
                 },
             }
         }
-        drop(self.listener);
+        drop(self.listeners);
         // Connections got 320 and wait a little for Close-Ok; give them that long.
         let grace = limits.close_linger + Duration::from_secs(2);
         let drained =
@@ -206,4 +243,17 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The next connection on any of `listeners`.
+async fn accept_any(listeners: &[TcpListener]) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        for l in listeners {
+            if let std::task::Poll::Ready(r) = l.poll_accept(cx) {
+                return std::task::Poll::Ready(r);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }

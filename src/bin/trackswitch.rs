@@ -41,7 +41,8 @@ use trackswitch::{
 };
 
 const USAGE: &str = r##"usage: trackswitch match [FILE]
-       trackswitch serve [--listen ADDR] [--config FILE] [--definitions FILE]
+       trackswitch serve [--listen ADDR] [--user NAME:PASSWORD]... [--config FILE]
+                         [--definitions FILE]
        trackswitch help
 
 commands:
@@ -55,12 +56,21 @@ commands:
                 refused pattern or key (over 255 bytes of UTF-8, or a lone surrogate) is
                 listed as {"index": i, "error": "..."}; a refused key's matches are null.
   serve         Run the AMQP 0-9-1 server (feature "server") until Ctrl-C.
-                --listen ADDR       address to listen on (default 127.0.0.1:5672)
+                --listen ADDR       address to listen on; every address a name resolves
+                                    to is bound (default localhost:5672: 127.0.0.1
+                                    and ::1)
+                --user NAME:PASSWORD  a user (repeatable; the password is what follows
+                                    the first ':'). With --user or a default user from
+                                    the environment, guest/guest is not created.
                 --config FILE       JSON: {"users": [...], "vhosts": [...], "limits": {...}}
                                     (default: user guest/guest, from loopback only)
                 --definitions FILE  RabbitMQ-style definitions to load at start
                 Logs one line per connection open and close (RUST_LOG-style level
                 from TRACKSWITCH_LOG, default info).
+                Environment: TRACKSWITCH_DEFAULT_USER and TRACKSWITCH_DEFAULT_PASS (or
+                RabbitMQ's RABBITMQ_DEFAULT_USER and RABBITMQ_DEFAULT_PASS) set the
+                default user in place of guest/guest. guest may log in from loopback
+                only, whoever defines it.
   help          Print this help.
 
 exit status: 0 ok, 2 usage error or invalid input, 1 internal or output error
@@ -444,13 +454,14 @@ fn unicode_escape(body: &[u8]) -> Option<u16> {
 mod serve {
     use std::ffi::OsString;
 
-    use trackswitch::amqp::{Server, ServerConfig};
+    use trackswitch::amqp::{Server, ServerConfig, User};
     use trackswitch::broker::Broker;
 
     use super::Failure;
 
     pub(super) fn run(args: &[OsString]) -> Result<(), Failure> {
-        let mut listen = "127.0.0.1:5672".to_owned();
+        let mut listen = "localhost:5672".to_owned();
+        let mut users: Vec<User> = Vec::new();
         let mut config_file = None;
         let mut definitions = None;
         let mut it = args.iter();
@@ -467,6 +478,7 @@ mod serve {
             };
             match flag {
                 "--listen" => listen = value()?,
+                "--user" => users.push(user_flag(&value()?)?),
                 "--config" => config_file = Some(value()?),
                 "--definitions" => definitions = Some(value()?),
                 _ => {
@@ -481,11 +493,26 @@ mod serve {
             std::fs::read_to_string(path)
                 .map_err(|e| Failure::input(format!("cannot read {path}: {e}")))
         };
-        let config = match &config_file {
-            Some(path) => ServerConfig::from_json(&read(path)?)
-                .map_err(|e| Failure::input(format!("{path}: {e}")))?,
-            None => ServerConfig::default(),
+        let (mut config, config_lists_users) = match &config_file {
+            Some(path) => {
+                let text = read(path)?;
+                let config = ServerConfig::from_json(&text)
+                    .map_err(|e| Failure::input(format!("{path}: {e}")))?;
+                let lists_users = serde_json::from_str::<serde_json::Value>(&text)
+                    .is_ok_and(|v| v.get("users").is_some());
+                (config, lists_users)
+            }
+            None => (ServerConfig::default(), false),
         };
+        users.extend(default_user_from_env());
+        if !users.is_empty() {
+            // They replace the default guest, as RabbitMQ's default user does; users a
+            // config file lists stay.
+            if !config_lists_users {
+                config.users.clear();
+            }
+            config.users.extend(users);
+        }
         let filter = std::env::var("TRACKSWITCH_LOG").unwrap_or_else(|_| "info".into());
         let level = filter
             .parse::<tracing::Level>()
@@ -515,12 +542,14 @@ mod serve {
                 "definitions loaded"
             );
         }
+        let names: Vec<&str> = config.users.iter().map(|u| u.name.as_str()).collect();
+        tracing::info!(users = %names.join(", "), "users");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|e| Failure::internal(format!("cannot start the runtime: {e}")))?;
         runtime.block_on(async move {
-            let server = Server::bind(listen.as_str(), broker, config)
+            let server = Server::bind(&listen_addrs(&listen)?[..], broker, config)
                 .await
                 .map_err(|e| Failure::input(format!("cannot listen on {listen}: {e}")))?;
             let stop = server.shutdown_handle();
@@ -535,5 +564,60 @@ mod serve {
                 .await
                 .map_err(|e| Failure::internal(format!("server failed: {e}")))
         })
+    }
+
+    /// `--user NAME:PASSWORD`: the password is everything after the first `:`. Only
+    /// `guest` is held to loopback (RabbitMQ's `loopback_users`).
+    fn user_flag(value: &str) -> Result<User, Failure> {
+        match value.split_once(':') {
+            Some((name, password)) if !name.is_empty() => Ok(make_user(name, password)),
+            _ => Err(Failure::usage(format!(
+                "--user needs NAME:PASSWORD, got {value:?}"
+            ))),
+        }
+    }
+
+    fn make_user(name: &str, password: &str) -> User {
+        let mut user = User::new(name, password);
+        user.loopback_only = name == "guest";
+        user
+    }
+
+    /// `TRACKSWITCH_DEFAULT_USER` / `TRACKSWITCH_DEFAULT_PASS`, else RabbitMQ's
+    /// `RABBITMQ_DEFAULT_USER` / `RABBITMQ_DEFAULT_PASS` (either of a pair set makes a
+    /// default user; the other defaults to `guest`, as in RabbitMQ).
+    fn default_user_from_env() -> Option<User> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        for (user, pass) in [
+            ("TRACKSWITCH_DEFAULT_USER", "TRACKSWITCH_DEFAULT_PASS"),
+            ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"),
+        ] {
+            let (name, password) = (var(user), var(pass));
+            if name.is_some() || password.is_some() {
+                let name = name.unwrap_or_else(|| "guest".into());
+                let password = password.unwrap_or_else(|| "guest".into());
+                return Some(make_user(&name, &password));
+            }
+        }
+        None
+    }
+
+    /// The addresses `--listen` names: `localhost:PORT` is 127.0.0.1 and ::1 whatever
+    /// the resolver says (clients may try either); other names resolve as usual.
+    fn listen_addrs(listen: &str) -> Result<Vec<std::net::SocketAddr>, Failure> {
+        use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+        if let Some(port) = listen.strip_prefix("localhost:") {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| Failure::usage(format!("--listen: bad port in {listen:?}")))?;
+            return Ok(vec![
+                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+            ]);
+        }
+        listen
+            .to_socket_addrs()
+            .map(Iterator::collect)
+            .map_err(|e| Failure::input(format!("cannot resolve {listen}: {e}")))
     }
 }

@@ -124,9 +124,15 @@ impl Drop for ServeProcess {
 /// Starts `trackswitch serve` with `args` on a free loopback port; returns it and its
 /// address.
 pub(crate) fn serve(args: &[&str]) -> (ServeProcess, String) {
+    serve_with_env(args, &[])
+}
+
+/// [`serve`] with environment variables set for the server.
+pub(crate) fn serve_with_env(args: &[&str], env: &[(&str, &str)]) -> (ServeProcess, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trackswitch"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
+        .envs(env.iter().copied())
         .env("TRACKSWITCH_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
