@@ -16,6 +16,14 @@ fn reply_consumer(ch: &trackswitch::broker::Channel) -> trackswitch::broker::Con
         .expect("consume amq.rabbitmq.reply-to")
 }
 
+/// The reply address of the request waiting in queue `rpc`, as the server side of
+/// an RPC reads it.
+fn reply_address(server: &trackswitch::broker::Channel) -> String {
+    let got = server.get("rpc", true).unwrap().expect("a request");
+    let reply_to = got.delivery.message().properties.reply_to.clone();
+    reply_to.expect("a reply_to")
+}
+
 fn request(reply_to: &str) -> Message {
     let mut m = Message::new("ping");
     m.properties.reply_to = Some(reply_to.into());
@@ -80,16 +88,7 @@ fn c_d11_the_pseudo_queue_hides_from_queue_methods() {
     client
         .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
         .unwrap();
-    let address = client
-        .get("rpc", true)
-        .unwrap()
-        .unwrap()
-        .delivery
-        .message()
-        .properties
-        .reply_to
-        .clone()
-        .unwrap();
+    let address = reply_address(&client);
     let ch = conn.open_channel().unwrap();
     assert_eq!(ch.queue_delete(&address, false, false), Ok(0));
     assert_eq!(
@@ -153,16 +152,7 @@ fn c_d11_a_reply_after_the_consumer_left_is_unroutable() {
         .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
         .unwrap();
     let server = conn.open_channel().unwrap();
-    let address = server
-        .get("rpc", true)
-        .unwrap()
-        .unwrap()
-        .delivery
-        .message()
-        .properties
-        .reply_to
-        .clone()
-        .unwrap();
+    let address = reply_address(&server);
     // Cancelling the consumer ends the reply address, and the channel may no longer
     // ask for replies.
     assert_eq!(client.cancel(replies.tag()), Ok(true));
@@ -202,16 +192,7 @@ fn c_d11_closing_the_channel_ends_the_reply_address() {
         .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
         .unwrap();
     let server = conn.open_channel().unwrap();
-    let address = server
-        .get("rpc", true)
-        .unwrap()
-        .unwrap()
-        .delivery
-        .message()
-        .properties
-        .reply_to
-        .clone()
-        .unwrap();
+    let address = reply_address(&server);
     assert_eq!(
         broker.vhost_info("/").unwrap().queues,
         1,
@@ -241,16 +222,7 @@ fn c_d11_replies_use_up_no_delivery_tags() {
         .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
         .unwrap();
     let server = conn.open_channel().unwrap();
-    let address = server
-        .get("rpc", true)
-        .unwrap()
-        .unwrap()
-        .delivery
-        .message()
-        .properties
-        .reply_to
-        .clone()
-        .unwrap();
+    let address = reply_address(&server);
     for _ in 0..2 {
         server
             .publish("", &address, Message::new("r"), PublishOptions::default())
