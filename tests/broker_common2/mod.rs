@@ -221,33 +221,24 @@ pub(crate) fn assert_connection_closed_by(conn: &Connection, ch: &Channel, code:
     );
 }
 
-/// A tiny xorshift64* generator: seeded, reproducible, no dependency.
+/// rand's seeded ChaCha8 generator: a run replays from its printed seed.
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(rand_chacha::ChaCha8Rng);
 
 impl Rng {
-    /// A generator from `seed` (0 is replaced by a fixed non-zero value).
+    /// A generator from `seed`.
     pub(crate) fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
+        Rng(rand::SeedableRng::seed_from_u64(seed))
     }
 
     /// The next 64 random bits.
     pub(crate) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        rand::RngCore::next_u64(&mut self.0)
     }
 
     /// A number in `0..n` (`n > 0`).
     pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+        rand::Rng::random_range(&mut self.0, 0..n)
     }
 
     /// True with probability `percent` / 100.
