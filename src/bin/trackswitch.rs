@@ -21,9 +21,12 @@
 //! key gets `null` in `matches`. This is the format of the RabbitMQ oracle in
 //! `shared/tools/rabbit/oracle.py`, so both outputs can be diffed.
 //!
-//! `trackswitch serve [--listen ADDR] [--config FILE] [--definitions FILE]` runs the
-//! AMQP 0-9-1 server (feature `server`) on `ADDR` (default `127.0.0.1:5672`) until
-//! Ctrl-C, then closes every connection with 320 CONNECTION_FORCED.
+//! `trackswitch serve [--listen ADDR] [--user NAME:PASSWORD]... [--config FILE]
+//! [--definitions FILE]` runs the AMQP 0-9-1 server (feature `server`) on `ADDR`
+//! (default `localhost:5672`: 127.0.0.1 and ::1) until Ctrl-C, then closes every
+//! connection with 320 CONNECTION_FORCED. `--user` and the default-user environment
+//! variables (`TRACKSWITCH_DEFAULT_USER` / `_PASS`, RabbitMQ's `RABBITMQ_DEFAULT_USER`
+//! / `_PASS`) replace the default `guest`.
 //!
 //! Exit status: 0 on success; 2 on a usage error or invalid input (unreadable file, bad
 //! JSON, wrong shape, unknown field or exchange type), with a one-line message on stderr;
