@@ -76,7 +76,7 @@ impl Conn {
         }
     }
 
-    pub(super) fn emit_run(&mut self, run: &AckRun) -> Result<(), Fault> {
+    fn emit_run(&mut self, run: &AckRun) -> Result<(), Fault> {
         self.emit(
             run.channel,
             &Reply::Ack {
