@@ -586,13 +586,17 @@ impl Channel {
     ///
     /// Returns the confirm (in confirm mode) and, for a mandatory message that
     /// reached no queue, the message itself. A non-mandatory unroutable message is
-    /// dropped (and counted).
+    /// dropped (and counted). On a transactional channel the publish is checked and
+    /// held: `queues` is 0, and a return comes from [`tx_commit`](Self::tx_commit).
+    /// A `reply_to` of `amq.rabbitmq.reply-to` is rewritten to this channel's direct
+    /// reply-to address.
     ///
     /// # Errors
     ///
     /// 404 (missing exchange), 403 (internal exchange), 406 (message over the size
-    /// limit, invalid `expiration`, malformed `CC`/`BCC`, key over 255 bytes), 540
-    /// (connection error: `immediate`).
+    /// limit, invalid `expiration`, malformed `CC`/`BCC`, key over 255 bytes, a
+    /// direct reply-to `reply_to` without its consumer), 540 (connection error:
+    /// `immediate`).
     pub fn publish(
         &self,
         exchange: &str,
