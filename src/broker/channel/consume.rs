@@ -143,14 +143,16 @@ impl Channel {
         })
     }
 
-    /// `basic.consume`: subscribes to a queue.
+    /// `basic.consume`: subscribes to a queue, or (queue `amq.rabbitmq.reply-to`,
+    /// no-ack) to this channel's direct reply-to address.
     ///
     /// # Errors
     ///
     /// 404 (missing queue), 405 (another connection's exclusive queue), 403
     /// (exclusive consume on a queue with consumers or with single active consumer,
-    /// or joining a queue with an exclusive consumer), 406 (bad `x-priority`), 530
-    /// (connection error: the tag is in use on this channel).
+    /// or joining a queue with an exclusive consumer), 406 (bad `x-priority`; the
+    /// reply-to address consumed with acks or twice), 530 (connection error: the tag
+    /// is in use on this channel).
     pub fn consume(&self, queue: &str, options: &ConsumeOptions) -> Result<Consumer, BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
