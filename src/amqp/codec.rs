@@ -12,6 +12,10 @@
 //! - its field-table parser recurses once per nesting level: [`check_depth`] walks the
 //!   tables of a payload first and refuses more than [`MAX_TABLE_DEPTH`] levels, so a
 //!   hostile frame cannot overflow the stack.
+//!
+//! This file holds framing and the entry points; `inbound` maps client methods,
+//! `outbound` server replies, `values` field tables and properties, `depth` the
+//! nesting check.
 
 use amq_protocol::frame::{AMQPFrame, WriteContext, gen_frame};
 use amq_protocol::protocol::parse_class;
