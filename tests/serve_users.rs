@@ -89,6 +89,8 @@ async fn localhost_binds_both_loopback_addresses() {
         .spawn()
         .expect("start trackswitch serve");
     let stderr = child.stderr.take().expect("stderr");
+    // Killed however the test ends.
+    let _child = ServeProcess::from(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -132,8 +134,6 @@ async fn localhost_binds_both_loopback_addresses() {
         assert_eq!(first[0], 1, "{a}: a method frame");
         assert_eq!(&first[7..11], &[0, 10, 0, 10], "{a}: connection.start");
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// A library server binds every address a name resolves to.

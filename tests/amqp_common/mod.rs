@@ -114,6 +114,12 @@ pub(crate) fn reply_code(e: &lapin::Error) -> Option<u16> {
 /// Kills the server when the test ends, however it ends.
 pub(crate) struct ServeProcess(Child);
 
+impl From<Child> for ServeProcess {
+    fn from(child: Child) -> ServeProcess {
+        ServeProcess(child)
+    }
+}
+
 impl Drop for ServeProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
