@@ -88,6 +88,9 @@ pub(crate) struct ChannelShared {
     closed: AtomicBool,
     /// Fast check of `state.confirm`.
     confirm: AtomicBool,
+    /// Set by `tx.select` (never cleared): publishes and settlements check it without
+    /// taking the state lock. `state.tx` is the truth (a closed channel's is `None`).
+    tx: AtomicBool,
 }
 
 impl fmt::Debug for ChannelShared {
@@ -141,6 +144,7 @@ impl ChannelShared {
             }),
             closed: AtomicBool::new(false),
             confirm: AtomicBool::new(false),
+            tx: AtomicBool::new(false),
         })
     }
 

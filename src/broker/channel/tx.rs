@@ -64,9 +64,10 @@ fn taken_vec(taken: Taken) -> Vec<Unacked> {
 }
 
 impl ChannelShared {
-    /// Whether the channel is transactional (`tx.select` was called).
+    /// Whether the channel is transactional (`tx.select` was called): one atomic
+    /// load, no lock, on the publish and ack paths.
     pub(super) fn in_tx(&self) -> bool {
-        lock(&self.state).tx.is_some()
+        self.tx.load(Relaxed)
     }
 
     /// Holds a checked publish until commit.
@@ -181,6 +182,7 @@ impl Channel {
                 ));
             }
             st.tx.get_or_insert_with(Vec::new);
+            s.tx.store(true, Relaxed);
             Ok(())
         })
     }
