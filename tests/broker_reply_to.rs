@@ -24,6 +24,13 @@ fn reply_address(server: &trackswitch::broker::Channel) -> String {
     reply_to.expect("a reply_to")
 }
 
+/// Publishes a request to queue `rpc` that asks for a direct reply.
+fn ask(client: &trackswitch::broker::Channel) {
+    client
+        .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
+        .expect("publish a request");
+}
+
 fn request(reply_to: &str) -> Message {
     let mut m = Message::new("ping");
     m.properties.reply_to = Some(reply_to.into());
@@ -36,9 +43,7 @@ fn c_d11_rpc_round_trip_without_a_queue() {
     let (broker, conn, client) = setup();
     declare(&client, "rpc");
     let replies = reply_consumer(&client);
-    client
-        .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
-        .unwrap();
+    ask(&client);
 
     // The server side sees a routable reply address and answers on its own channel.
     let server = conn.open_channel().unwrap();
@@ -85,9 +90,7 @@ fn c_d11_the_pseudo_queue_hides_from_queue_methods() {
         .unwrap();
     // Find the address the way a server would: publish a request to a queue.
     declare(&client, "rpc");
-    client
-        .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
-        .unwrap();
+    ask(&client);
     let address = reply_address(&client);
     let ch = conn.open_channel().unwrap();
     assert_eq!(ch.queue_delete(&address, false, false), Ok(0));
@@ -148,9 +151,7 @@ fn c_d11_a_reply_after_the_consumer_left_is_unroutable() {
     let (broker, conn, client) = setup();
     declare(&client, "rpc");
     let replies = reply_consumer(&client);
-    client
-        .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
-        .unwrap();
+    ask(&client);
     let server = conn.open_channel().unwrap();
     let address = reply_address(&server);
     // Cancelling the consumer ends the reply address, and the channel may no longer
@@ -188,9 +189,7 @@ fn c_d11_closing_the_channel_ends_the_reply_address() {
     let (broker, conn, client) = setup();
     declare(&client, "rpc");
     let _replies = reply_consumer(&client);
-    client
-        .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
-        .unwrap();
+    ask(&client);
     let server = conn.open_channel().unwrap();
     let address = reply_address(&server);
     assert_eq!(
@@ -218,9 +217,7 @@ fn c_d11_replies_use_up_no_delivery_tags() {
     declare(&client, "rpc");
     declare(&client, "work");
     let replies = reply_consumer(&client);
-    client
-        .publish("", "rpc", request(REPLY_TO), PublishOptions::default())
-        .unwrap();
+    ask(&client);
     let server = conn.open_channel().unwrap();
     let address = reply_address(&server);
     for _ in 0..2 {
