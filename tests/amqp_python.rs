@@ -14,73 +14,15 @@
 #![cfg(feature = "server")]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 mod amqp_common;
 
+use amqp_common::python::python_with_clients;
 use amqp_common::serve;
-
-/// The clients the scenarios were compared with on RabbitMQ 3.10.8, pinned.
-const CLIENTS: [&str; 2] = ["pika==1.4.4", "aiormq==7.2.4"];
-
-/// Runs `cmd` to completion; panics with `what` and its output if it fails.
-fn run(mut cmd: Command, what: &str) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A Python interpreter with the pinned clients: a virtual environment of the test's
-/// own under `target/tmp`, made (and the clients installed with pip) on first use.
-fn python_with_clients() -> PathBuf {
-    let base = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    if let Err(e) = Command::new(&base).arg("--version").output() {
-        panic!(
-            "the interop test needs Python 3.11+: install python3 (or set PYTHON=/path/to/python3): {e}"
-        );
-    }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
-    let python = venv.join("bin").join("python3");
-    let marker = venv.join(format!(
-        "installed-{}",
-        CLIENTS.join("-").replace("==", "-")
-    ));
-    if marker.exists() {
-        eprintln!("interop: {} from {}", CLIENTS.join(", "), venv.display());
-        return python;
-    }
-    eprintln!(
-        "interop: first run: installing {} with pip into {}",
-        CLIENTS.join(", "),
-        venv.display()
-    );
-    let _ = std::fs::remove_dir_all(&venv);
-    let mut make = Command::new(&base);
-    make.args(["-m", "venv"]).arg(&venv);
-    run(make, &format!("{base} -m venv"));
-    let mut pip = Command::new(&python);
-    pip.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ])
-    .args(CLIENTS);
-    run(pip, "pip install of the interop clients");
-    std::fs::write(&marker, CLIENTS.join("\n")).expect("mark the environment complete");
-    python
-}
 
 #[test]
 fn pika_and_aiormq_scenarios() {
@@ -111,5 +53,209 @@ fn pika_and_aiormq_scenarios() {
     assert!(
         status.success() && output.contains("17 passed, 0 failed"),
         "interop scenarios failed:\n{output}"
+    );
+}
+
+/// The seed's URL: its user and password, `localhost`, the default port.
+const SEED_URL: &str = "amqp://rabbitmqlogin:rabbitmqpassword@localhost/";
+
+/// `tests/python/seed/` holds the seed's consumer and publisher byte for byte, as
+/// `../shared/tools/rabbit/` keeps them; where that directory is beside the repository
+/// (CI), the copies are checked equal to it.
+fn seed_script(name: &str) -> String {
+    let ours = format!("{}/tests/python/seed/{name}", env!("CARGO_MANIFEST_DIR"));
+    let shared = format!(
+        "{}/../shared/tools/rabbit/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    match std::fs::read(&shared) {
+        Ok(theirs) => assert!(
+            std::fs::read(&ours).expect("the seed script") == theirs,
+            "{ours} differs from {shared}: the seed's scripts are kept unchanged"
+        ),
+        Err(_) => eprintln!("seed: {shared} is not here; running the copy in tests/python/seed"),
+    }
+    ours
+}
+
+/// Waits for `child` with a bound; returns its exit status and its whole output.
+fn finish(mut child: std::process::Child, what: &str, limit: Duration) -> (bool, String) {
+    let (tx, rx) = mpsc::channel();
+    for out in [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ] {
+        let tx = tx.clone();
+        let what = what.to_string();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                eprintln!("{what}: {line}");
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let deadline = std::time::Instant::now() + limit;
+    let mut all = String::new();
+    while let Ok(line) =
+        rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        all.push_str(&line);
+        all.push('\n');
+    }
+    if std::time::Instant::now() >= deadline {
+        let _ = child.kill();
+    }
+    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+    (ok, all)
+}
+
+/// The seed's aiormq consumer, unchanged, receives and acks what the seed's pika
+/// publisher sends to `serve --user rabbitmqlogin:rabbitmqpassword`; the URL is the
+/// seed's with this server's port (the private-network test below uses it exactly).
+#[test]
+fn seed_consumer_unchanged() {
+    let python = python_with_clients();
+    let (_server, addr) = serve(&["--user", "rabbitmqlogin:rabbitmqpassword"]);
+    let port = addr.rsplit(':').next().expect("a port");
+    let url = SEED_URL.replace("localhost/", &format!("localhost:{port}/"));
+    let mut consumer = Command::new(&python)
+        .arg(seed_script("seed_consumer.py"))
+        .args(["--url", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run seed_consumer.py");
+    // Publish once the consumer says it consumes (the publisher is mandatory).
+    let mut lines = BufReader::new(consumer.stdout.take().expect("stdout")).lines();
+    let ready = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(ready, "consumer ready", "the consumer did not start");
+    let publisher = Command::new(&python)
+        .arg(seed_script("seed_publisher.py"))
+        .args(["--url", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run seed_publisher.py");
+    let (published, out) = finish(publisher, "publisher", Duration::from_secs(60));
+    assert!(published, "the seed's publisher failed:\n{out}");
+    let mut received = Vec::new();
+    for line in lines.map_while(Result::ok) {
+        eprintln!("consumer: {line}");
+        received.push(line);
+    }
+    let status = consumer.wait().expect("consumer exit status");
+    assert!(status.success(), "the seed's consumer failed: {received:?}");
+    assert_eq!(
+        received,
+        [
+            " [x] Received message b'Hello World! #1'",
+            " [x] Received message b'Hello World! #2'",
+            " [x] Received message b'Hello World! #3'",
+            "received 3 messages",
+        ]
+    );
+    // Acked, not requeued at close: the queue is empty.
+    let left = Command::new(&python)
+        .args(["-c", LEFT_IN_TEST_QUEUE, &url])
+        .output()
+        .expect("count what is left");
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout).trim(),
+        "left in test_queue: 0"
+    );
+}
+
+/// Prints `test_queue`'s ready count (argv[1] is the URL).
+const LEFT_IN_TEST_QUEUE: &str = "import sys, pika
+c = pika.BlockingConnection(pika.URLParameters(sys.argv[1]))
+print('left in test_queue:', c.channel().queue_declare('test_queue', passive=True).method.message_count)
+c.close()";
+
+/// The seed's story exactly as a newcomer runs it, in a private network namespace (its
+/// own loopback, so port 5672 is free and nothing leaves it): `trackswitch serve --user
+/// rabbitmqlogin:rabbitmqpassword` with its default listener, the seed's consumer at
+/// the seed's URL, `localhost` answered on 127.0.0.1 and ::1. Needs `unshare` and
+/// `ip` (util-linux, iproute2) and user namespaces; `.ci/run` runs it with `--ignored`.
+#[test]
+#[ignore = "needs unshare(1) for a private network namespace; .ci/run runs it"]
+fn seed_url_in_a_private_network() {
+    let python = python_with_clients();
+    let script = r#"
+set -eu
+ip link set lo up
+"$1" serve --user rabbitmqlogin:rabbitmqpassword 2> server.log &
+server=$!
+trap 'kill $server 2>/dev/null; sed "s/^/server: /" server.log' EXIT
+"$2" - <<'PY'
+import socket, time
+deadline = time.monotonic() + 30
+for host in ("127.0.0.1", "::1"):
+    while True:
+        try:
+            socket.create_connection((host, 5672), timeout=1).close()
+            print("listening on", host)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+PY
+: > consumer.out
+"$2" "$3" --url "$5" > consumer.out &
+consumer=$!
+i=0
+until grep -q "consumer ready" consumer.out; do
+    i=$((i+1)); [ $i -lt 300 ] || { echo "consumer not ready"; cat consumer.out; exit 1; }
+    sleep 0.1
+done
+"$2" "$4" --url "$5"
+wait $consumer
+cat consumer.out
+"$2" -c "$6" "$5"
+"#;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed-netns");
+    std::fs::create_dir_all(&dir).expect("a working directory");
+    let _ = std::fs::remove_file(dir.join("consumer.out"));
+    let child = Command::new("timeout")
+        .args([
+            "120",
+            "unshare",
+            "--net",
+            "--map-root-user",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_trackswitch"))
+        .arg(&python)
+        .arg(seed_script("seed_consumer.py"))
+        .arg(seed_script("seed_publisher.py"))
+        .arg(SEED_URL)
+        .arg(LEFT_IN_TEST_QUEUE)
+        .current_dir(&dir)
+        .env("TRACKSWITCH_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare (util-linux) for a private network namespace");
+    let (ok, out) = finish(child, "netns", Duration::from_secs(150));
+    assert!(ok, "the seed's story in a private network failed:\n{out}");
+    for want in [
+        "listening on 127.0.0.1",
+        "listening on ::1",
+        " [x] Sent b'Hello World! #3'",
+        " [x] Received message b'Hello World! #1'",
+        " [x] Received message b'Hello World! #3'",
+        "received 3 messages",
+        "listening addr=127.0.0.1:5672",
+        "listening addr=[::1]:5672",
+    ] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+    assert!(
+        out.contains("left in test_queue: 0"),
+        "messages left in test_queue:\n{out}"
     );
 }

@@ -19,6 +19,8 @@ use tokio::time::timeout;
 use trackswitch::amqp::{Server, ServerConfig, ShutdownHandle};
 use trackswitch::broker::Broker;
 
+pub(crate) mod python;
+
 pub(crate) const LIMIT: Duration = Duration::from_secs(20);
 
 pub(crate) struct TestServer {
