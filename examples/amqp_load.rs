@@ -24,38 +24,29 @@ use lapin::options::{
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
+/// A bounded AMQP 0-9-1 load generator: publish, publish with confirms, consume.
+#[derive(clap::Parser)]
+#[command(name = "amqp_load")]
 struct Args {
+    /// The server (loopback only)
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     url: String,
-    connections: usize,
-    messages: usize,
-    size: usize,
+    /// Connections, each with its own queue
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    connections: u16,
+    /// Messages per phase, over all connections
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    messages: u32,
+    /// Body size in bytes
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=1 << 20))]
+    size: u32,
+    /// Bound on each phase
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     seconds: u64,
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
-        connections: 4,
-        messages: 200_000,
-        size: 16,
-        seconds: 60,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let flag = argv[i].as_str();
-        let value = argv.get(i + 1).ok_or(format!("{flag} needs a value"))?;
-        let num = || value.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
-        match flag {
-            "--url" => a.url = value.clone(),
-            "--connections" => a.connections = num()?.clamp(1, 64),
-            "--messages" => a.messages = num()?.clamp(1, 10_000_000),
-            "--size" => a.size = num()?.min(1 << 20),
-            "--seconds" => a.seconds = num()?.clamp(1, 600) as u64,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-        i += 2;
-    }
+    let a = <Args as clap::Parser>::parse();
     let host = a
         .url
         .split("://")
@@ -186,7 +177,7 @@ struct Phase {
 
 async fn run(a: &Args) -> Result<Vec<Phase>, lapin::Error> {
     let run_id = std::process::id();
-    let per = a.messages / a.connections;
+    let per = (a.messages / u32::from(a.connections)) as usize;
     let mut links = Vec::new();
     for i in 0..a.connections {
         let (conn, ch) = open(&a.url).await?;
@@ -208,7 +199,7 @@ async fn run(a: &Args) -> Result<Vec<Phase>, lapin::Error> {
         let counts = futures_join(links.iter().map(|(_, ch, q)| {
             let ch = ch.clone();
             let q = q.clone();
-            let size = a.size;
+            let size = a.size as usize;
             tokio::spawn(async move {
                 let n = publish(&ch, &q, per, size, confirms, deadline).await?;
                 Ok::<usize, lapin::Error>(n)

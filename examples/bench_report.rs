@@ -576,21 +576,28 @@ fn broker_rows(s: &Settings) -> Vec<Value> {
     rows
 }
 
+/// The benchmark report: every workload of shared/BENCHMARKS.md, ours beside the floors
+/// and the peers.
+#[derive(clap::Parser)]
+#[command(name = "bench_report")]
+struct Args {
+    /// Every size, longer budgets (several minutes)
+    #[arg(long)]
+    full: bool,
+    /// Also write the figures as JSON to FILE
+    #[arg(long = "json", value_name = "FILE")]
+    json_path: Option<String>,
+    /// Also draw the routing figure as SVG to FILE
+    #[arg(long = "svg", value_name = "FILE")]
+    svg_path: Option<String>,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let full = args.iter().any(|a| a == "--full");
-    let value_of = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let json_path = value_of("--json");
-    let svg_path = value_of("--svg");
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: bench_report [--full] [--json FILE] [--svg FILE]");
-        return;
-    }
+    let Args {
+        full,
+        json_path,
+        svg_path,
+    } = clap::Parser::parse();
     let s = if full {
         Settings {
             full,

@@ -222,27 +222,35 @@ fn match_refuses_bad_input() {
     assert!(!out.stderr.is_empty());
 }
 
+/// Help and usage errors are clap's: help on stdout with status 0, a usage error on
+/// stderr with status 2 and nothing on stdout.
 #[test]
 fn help_and_usage_errors() {
-    for args in [&["--help"][..], &["help"], &["-h"], &["match", "--help"]] {
+    for (args, want) in [
+        (&["--help"][..], "Usage: trackswitch <COMMAND>"),
+        (&["help"], "Usage: trackswitch <COMMAND>"),
+        (&["-h"], "Usage: trackswitch <COMMAND>"),
+        (&["match", "--help"], "Usage: trackswitch match [FILE]"),
+        (&["help", "match"], "Usage: trackswitch match [FILE]"),
+    ] {
         let out = run(args, b"");
         assert!(out.status.success(), "{args:?}");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("trackswitch match [FILE]"), "{args:?}");
+        assert!(stdout.contains(want), "{args:?}: {stdout}");
     }
-    for args in [
-        &[][..],
-        &["frobnicate"],
-        &["match", "--bogus"],
-        &["match", "a.json", "b.json"],
+    for (args, want) in [
+        (&[][..], "Usage: trackswitch <COMMAND>"),
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
+        (&["match", "--bogus"], "Usage: trackswitch match [FILE]"),
+        (
+            &["match", "a.json", "b.json"],
+            "unexpected argument 'b.json'",
+        ),
     ] {
         let out = run(args, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains("usage: trackswitch match"),
-            "{args:?}: {stderr}"
-        );
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }

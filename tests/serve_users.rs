@@ -72,7 +72,10 @@ async fn bad_user_flag_is_a_usage_error() {
         .expect("run trackswitch");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--user needs NAME:PASSWORD"), "{err}");
+    assert!(
+        err.contains("invalid value 'nopassword' for '--user <NAME:PASSWORD>'"),
+        "{err}"
+    );
 }
 
 /// `--listen localhost:PORT` (the default is `localhost:5672`) binds 127.0.0.1 and,

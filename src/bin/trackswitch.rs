@@ -28,56 +28,61 @@
 //! variables (`TRACKSWITCH_DEFAULT_USER` / `_PASS`, RabbitMQ's `RABBITMQ_DEFAULT_USER`
 //! / `_PASS`) replace the default `guest`.
 //!
-//! Exit status: 0 on success; 2 on a usage error or invalid input (unreadable file, bad
-//! JSON, wrong shape, unknown field or exchange type), with a one-line message on stderr;
-//! 1 on an internal error or when the output cannot be written.
+//! Arguments are parsed by clap (`--help` on every command). Exit status: 0 on success;
+//! 2 on a usage error (clap's message and usage on stderr) or invalid input (unreadable
+//! file, bad JSON, wrong shape, unknown field or exchange type: a one-line message on
+//! stderr); 1 on an internal error or when the output cannot be written.
 
 use std::borrow::Cow;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use serde_json::{Map, Value, json};
 use trackswitch::{
     Destination, ExchangeKind, ExchangeOptions, FieldTable, PRECONDITION_FAILED, RouteResult,
     RoutingTable,
 };
 
-const USAGE: &str = r##"usage: trackswitch match [FILE]
-       trackswitch serve [--listen ADDR] [--user NAME:PASSWORD]... [--config FILE]
-                         [--definitions FILE]
-       trackswitch help
+/// The command line (clap): `--help` on each command, errors with exit status 2.
+#[derive(Parser)]
+#[command(
+    name = "trackswitch",
+    version,
+    about = "AMQP 0-9-1 routing: the routing debugger and the server",
+    after_help = "exit status: 0 ok, 2 usage error or invalid input, 1 internal or output error",
+    disable_help_subcommand = false
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-commands:
-  match [FILE]  Route keys through patterns as RabbitMQ would. Reads one JSON object
-                from FILE, or from stdin when FILE is absent or "-":
-                  {"exchange_type": "topic", "patterns": ["a.*", "#"], "keys": ["a.b", ""]}
-                exchange_type is "topic" (default), "direct" or "fanout"; pattern i is
-                bound to its own queue i. Prints one JSON object:
-                  {"matches": [[0, 1], [1]], "rejected_patterns": [], "rejected_keys": []}
-                matches[k] lists, ascending, the patterns whose queue key k reaches. A
-                refused pattern or key (over 255 bytes of UTF-8, or a lone surrogate) is
-                listed as {"index": i, "error": "..."}; a refused key's matches are null.
-  serve         Run the AMQP 0-9-1 server (feature "server") until Ctrl-C.
-                --listen ADDR       address to listen on; every address a name resolves
-                                    to is bound (default localhost:5672: 127.0.0.1
-                                    and ::1)
-                --user NAME:PASSWORD  a user (repeatable; the password is what follows
-                                    the first ':'). With --user or a default user from
-                                    the environment, guest/guest is not created.
-                --config FILE       JSON: {"users": [...], "vhosts": [...], "limits": {...}}
-                                    (default: user guest/guest, from loopback only)
-                --definitions FILE  RabbitMQ-style definitions to load at start
-                Logs one line per connection open and close (RUST_LOG-style level
-                from TRACKSWITCH_LOG, default info).
-                Environment: TRACKSWITCH_DEFAULT_USER and TRACKSWITCH_DEFAULT_PASS (or
-                RabbitMQ's RABBITMQ_DEFAULT_USER and RABBITMQ_DEFAULT_PASS) set the
-                default user in place of guest/guest. guest may log in from loopback
-                only, whoever defines it.
-  help          Print this help.
+#[derive(Subcommand)]
+enum Command {
+    /// Route keys through patterns as RabbitMQ would
+    #[command(long_about = MATCH_ABOUT)]
+    Match {
+        /// The input JSON; stdin when absent or "-"
+        #[arg(value_name = "FILE")]
+        file: Option<OsString>,
+    },
+    /// Run the AMQP 0-9-1 server until Ctrl-C
+    #[cfg(feature = "server")]
+    #[command(after_help = serve::AFTER_HELP)]
+    Serve(serve::Args),
+}
 
-exit status: 0 ok, 2 usage error or invalid input, 1 internal or output error
-"##;
+const MATCH_ABOUT: &str = r##"Route keys through patterns as RabbitMQ would. Reads one JSON object from
+FILE, or from stdin when FILE is absent or "-":
+  {"exchange_type": "topic", "patterns": ["a.*", "#"], "keys": ["a.b", ""]}
+exchange_type is "topic" (default), "direct" or "fanout"; pattern i is bound to its
+own queue i. Prints one JSON object:
+  {"matches": [[0, 1], [1]], "rejected_patterns": [], "rejected_keys": []}
+matches[k] lists, ascending, the patterns whose queue key k reaches. A refused pattern
+or key (over 255 bytes of UTF-8, or a lone surrogate) is listed as
+{"index": i, "error": "..."}; a refused key's matches are null."##;
 
 /// The exchange every pattern is bound to.
 const EXCHANGE: &str = "match";
@@ -85,30 +90,19 @@ const EXCHANGE: &str = "match";
 /// Error text for a string that holds a lone surrogate (see [`mask_lone_surrogates`]).
 const LONE_SURROGATE: &str = "not valid Unicode: a lone UTF-16 surrogate has no UTF-8 encoding";
 
-/// Why the command failed: the message for stderr and the exit status.
+/// Why the command failed: the message for stderr and the exit status. Usage errors
+/// are clap's (status 2, with the usage).
 struct Failure {
     status: u8,
     message: String,
-    /// Also print the usage text on stderr.
-    usage: bool,
 }
 
 impl Failure {
-    /// Bad arguments: exit status 2, with the usage text.
-    fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            status: 2,
-            message: message.into(),
-            usage: true,
-        }
-    }
-
     /// Unreadable or invalid input: exit status 2.
     fn input(message: impl Into<String>) -> Failure {
         Failure {
             status: 2,
             message: message.into(),
-            usage: false,
         }
     }
 
@@ -117,62 +111,27 @@ impl Failure {
         Failure {
             status: 1,
             message: message.into(),
-            usage: false,
         }
     }
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    match run(&args) {
+    let result = match Cli::parse().command {
+        Command::Match { file } => run_match(file.as_deref()),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => serve::run(args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("trackswitch: {}", failure.message);
-            if failure.usage {
-                eprint!("\n{USAGE}");
-            }
             ExitCode::from(failure.status)
         }
     }
 }
 
-fn run(args: &[OsString]) -> Result<(), Failure> {
-    let Some((command, rest)) = args.split_first() else {
-        return Err(Failure::usage("missing command"));
-    };
-    match command.to_str() {
-        Some("help" | "-h" | "--help") => print_usage(),
-        Some("match") => run_match(rest),
-        #[cfg(feature = "server")]
-        Some("serve") => serve::run(rest),
-        _ => Err(Failure::usage(format!(
-            "unknown command {}",
-            command.to_string_lossy()
-        ))),
-    }
-}
-
-fn print_usage() -> Result<(), Failure> {
-    io::stdout()
-        .write_all(USAGE.as_bytes())
-        .map_err(|e| Failure::internal(format!("cannot write output: {e}")))
-}
-
 /// `trackswitch match [FILE]`.
-fn run_match(args: &[OsString]) -> Result<(), Failure> {
-    let mut file = None;
-    let mut options_done = false;
-    for arg in args {
-        match arg.to_str() {
-            Some("-h" | "--help") if !options_done => return print_usage(),
-            Some("--") if !options_done => options_done = true,
-            Some(s) if !options_done && s.len() > 1 && s.starts_with('-') => {
-                return Err(Failure::usage(format!("match: unknown option {s}")));
-            }
-            _ if file.is_some() => return Err(Failure::usage("match: more than one FILE")),
-            _ => file = Some(arg),
-        }
-    }
+fn run_match(file: Option<&OsStr>) -> Result<(), Failure> {
     let input = match file {
         Some(path) if path != "-" => std::fs::read(path)
             .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.to_string_lossy())))?,
@@ -455,43 +414,46 @@ fn unicode_escape(body: &[u8]) -> Option<u16> {
 /// `trackswitch serve`.
 #[cfg(feature = "server")]
 mod serve {
-    use std::ffi::OsString;
-
     use trackswitch::amqp::{Server, ServerConfig, User};
     use trackswitch::broker::Broker;
 
     use super::Failure;
 
-    pub(super) fn run(args: &[OsString]) -> Result<(), Failure> {
-        let mut listen = "localhost:5672".to_owned();
-        let mut users: Vec<User> = Vec::new();
-        let mut config_file = None;
-        let mut definitions = None;
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let flag = arg.to_str().unwrap_or_default();
-            if matches!(flag, "-h" | "--help") {
-                return super::print_usage();
-            }
-            let mut value = || {
-                it.next()
-                    .and_then(|v| v.to_str())
-                    .map(str::to_owned)
-                    .ok_or_else(|| Failure::usage(format!("{flag} needs a value")))
-            };
-            match flag {
-                "--listen" => listen = value()?,
-                "--user" => users.push(user_flag(&value()?)?),
-                "--config" => config_file = Some(value()?),
-                "--definitions" => definitions = Some(value()?),
-                _ => {
-                    return Err(Failure::usage(format!(
-                        "unknown serve option {}",
-                        arg.to_string_lossy()
-                    )));
-                }
-            }
-        }
+    pub(super) const AFTER_HELP: &str = "\
+Logs one line per connection open and close (RUST_LOG-style level from
+TRACKSWITCH_LOG, default info).
+
+Environment: TRACKSWITCH_DEFAULT_USER and TRACKSWITCH_DEFAULT_PASS (or RabbitMQ's
+RABBITMQ_DEFAULT_USER and RABBITMQ_DEFAULT_PASS) set the default user in place of
+guest/guest. guest may log in from loopback only, whoever defines it.";
+
+    /// `trackswitch serve`'s flags.
+    #[derive(clap::Args)]
+    pub(super) struct Args {
+        /// Address to listen on; every address a name resolves to is bound
+        /// (localhost: 127.0.0.1 and ::1)
+        #[arg(long, value_name = "ADDR", default_value = "localhost:5672")]
+        listen: String,
+        /// A user (repeatable; the password is what follows the first ':'). With
+        /// --user or a default user from the environment, guest/guest is not created
+        #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = user_flag)]
+        users: Vec<User>,
+        /// JSON: {"users": [...], "vhosts": [...], "limits": {...}} (default: user
+        /// guest/guest, from loopback only)
+        #[arg(long = "config", value_name = "FILE")]
+        config_file: Option<String>,
+        /// RabbitMQ-style definitions to load at start
+        #[arg(long, value_name = "FILE")]
+        definitions: Option<String>,
+    }
+
+    pub(super) fn run(args: Args) -> Result<(), Failure> {
+        let Args {
+            listen,
+            mut users,
+            config_file,
+            definitions,
+        } = args;
         let read = |path: &str| {
             std::fs::read_to_string(path)
                 .map_err(|e| Failure::input(format!("cannot read {path}: {e}")))
@@ -571,12 +533,10 @@ mod serve {
 
     /// `--user NAME:PASSWORD`: the password is everything after the first `:`. Only
     /// `guest` is held to loopback (RabbitMQ's `loopback_users`).
-    fn user_flag(value: &str) -> Result<User, Failure> {
+    fn user_flag(value: &str) -> Result<User, String> {
         match value.split_once(':') {
             Some((name, password)) if !name.is_empty() => Ok(make_user(name, password)),
-            _ => Err(Failure::usage(format!(
-                "--user needs NAME:PASSWORD, got {value:?}"
-            ))),
+            _ => Err(format!("expected NAME:PASSWORD, got {value:?}")),
         }
     }
 
@@ -612,7 +572,7 @@ mod serve {
         if let Some(port) = listen.strip_prefix("localhost:") {
             let port: u16 = port
                 .parse()
-                .map_err(|_| Failure::usage(format!("--listen: bad port in {listen:?}")))?;
+                .map_err(|_| Failure::input(format!("--listen: bad port in {listen:?}")))?;
             return Ok(vec![
                 SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
                 SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
