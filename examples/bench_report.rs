@@ -219,6 +219,16 @@ fn run(w: &Workload, s: &Settings, progress: &mut Progress) -> Row {
     contenders.push(t);
     drop(table);
 
+    // The same trie and table hashing with ahash instead of the default foldhash.
+    let trie = OursTrie::build_with(w, ahash::RandomState::new());
+    check("ours/ahash", &trie, &ours, w, 64);
+    contenders.push(time("ours/ahash", &trie, w, s));
+    drop(trie);
+    let table = OursTable::build_with(w, ahash::RandomState::new());
+    check("ours/table/ahash", &table, &ours, w, 64);
+    contenders.push(time("ours/table/ahash", &table, w, s));
+    drop(table);
+
     let exact_only = w.exact_only();
     let (floor, floor_bytes) = measured(|| FloorHash::build(w));
     if exact_only {
@@ -355,6 +365,31 @@ fn print_memory(rows: &[Row]) {
             cell("zenoh-keyexpr"),
             cell("quill-pubsub"),
             cell("topiq-broker"),
+        );
+    }
+}
+
+/// The default hasher (foldhash, through hashbrown) beside ahash, trie and table.
+fn print_hashers(rows: &[Row]) {
+    println!("\nHashers: ns per key with foldhash (the default) and ahash, same run:\n");
+    println!(
+        "| workload | size | trie foldhash | trie ahash | ahash/foldhash | table foldhash | table ahash | ahash/foldhash |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let (trie, trie_a) = (r.ns("ours"), r.ns("ours/ahash"));
+        let (table, table_a) = (r.ns("ours/table"), r.ns("ours/table/ahash"));
+        println!(
+            "| {} {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.workload,
+            r.name,
+            r.size,
+            fmt_ns(trie),
+            fmt_ns(trie_a),
+            ratio(trie_a, trie),
+            fmt_ns(table),
+            fmt_ns(table_a),
+            ratio(table_a, table),
         );
     }
 }
@@ -667,6 +702,7 @@ fn main() {
     );
     print_table(&rows);
     print_memory(&rows);
+    print_hashers(&rows);
     println!("\nT4: one pattern of n '#' then 'end' against a 31-word key (hit and miss), ours:\n");
     println!("| # words | ns per route |\n|---|---|");
     for (n, ns) in &t4 {

@@ -1,12 +1,17 @@
 //! [`DirectIndex`]: the direct exchange's index, whole routing key -> values.
 
+use std::hash::BuildHasher;
+
+use crate::DefaultHashBuilder;
 use crate::exact::ExactMap;
 
 /// Whole routing key -> values, with one hash and one probe per lookup.
 ///
 /// A direct exchange routes a message to the bindings whose key equals the routing key
 /// byte for byte. Several values may share a key; a (key, value) pair is stored once.
-/// Keys are hashed with a randomly seeded hasher, since they come from publishers.
+/// Keys are hashed with a randomly seeded hasher, since they come from publishers: by
+/// default [`DefaultHashBuilder`] (foldhash); [`with_hasher`](Self::with_hasher) takes
+/// any other [`BuildHasher`].
 ///
 /// # Examples
 ///
@@ -24,16 +29,14 @@ use crate::exact::ExactMap;
 /// assert_eq!(index.get("orders.created"), [2]);
 /// ```
 #[derive(Debug, Clone)]
-pub struct DirectIndex<V> {
+pub struct DirectIndex<V, S = DefaultHashBuilder> {
     /// Key bytes -> the values inserted under them (never empty, distinct).
-    map: ExactMap<Box<[u8]>, V>,
+    map: ExactMap<Box<[u8]>, V, S>,
 }
 
-impl<V> Default for DirectIndex<V> {
+impl<V, S: Default> Default for DirectIndex<V, S> {
     fn default() -> Self {
-        DirectIndex {
-            map: ExactMap::default(),
-        }
+        DirectIndex::with_hasher(S::default())
     }
 }
 
@@ -42,7 +45,31 @@ impl<V> DirectIndex<V> {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
+impl<V, S> DirectIndex<V, S> {
+    /// An empty index hashing keys with `hasher`.
+    ///
+    /// ```
+    /// use trackswitch::{DefaultHashBuilder, DirectIndex};
+    ///
+    /// let mut index = DirectIndex::with_hasher(DefaultHashBuilder::default());
+    /// index.insert("k", 1);
+    /// assert_eq!(index.get("k"), [1]);
+    /// ```
+    pub fn with_hasher(hasher: S) -> Self {
+        DirectIndex {
+            map: ExactMap::with_hasher(hasher),
+        }
+    }
+
+    /// The index's hasher.
+    pub fn hasher(&self) -> &S {
+        self.map.hasher()
+    }
+}
+
+impl<V, S: BuildHasher> DirectIndex<V, S> {
     /// Adds `value` under `key`. Returns false if that pair was already there.
     pub fn insert(&mut self, key: impl AsRef<[u8]>, value: V) -> bool
     where

@@ -16,26 +16,38 @@ pub(crate) struct Entry<K, V> {
 
 /// Whole key -> distinct values, keyed hashing.
 #[derive(Debug, Clone)]
-pub(crate) struct ExactMap<K, V> {
+pub(crate) struct ExactMap<K, V, S = DefaultHashBuilder> {
     /// Each entry is hashed with `hasher` over `key.as_ref()`.
     table: HashTable<Entry<K, V>>,
-    /// Randomly seeded per map: keys come from untrusted publishers.
-    hasher: DefaultHashBuilder,
+    /// Randomly seeded per map (by default): keys come from untrusted publishers.
+    hasher: S,
     /// Sum of `values.len()` over all entries.
     len: usize,
 }
 
-impl<K, V> Default for ExactMap<K, V> {
+impl<K, V, S: Default> Default for ExactMap<K, V, S> {
     fn default() -> Self {
-        ExactMap {
-            table: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
-            len: 0,
-        }
+        ExactMap::with_hasher(S::default())
     }
 }
 
-impl<K: AsRef<[u8]>, V> ExactMap<K, V> {
+impl<K, V, S> ExactMap<K, V, S> {
+    /// An empty map hashing with `hasher`.
+    pub(crate) fn with_hasher(hasher: S) -> Self {
+        ExactMap {
+            table: HashTable::new(),
+            hasher,
+            len: 0,
+        }
+    }
+
+    /// The map's hasher.
+    pub(crate) fn hasher(&self) -> &S {
+        &self.hasher
+    }
+}
+
+impl<K: AsRef<[u8]>, V, S: BuildHasher> ExactMap<K, V, S> {
     fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }

@@ -149,6 +149,10 @@ pub use error::{
     PRECONDITION_FAILED, PatternError, RouteError,
 };
 pub use field::{FieldTable, FieldValue};
+/// The indexes' default hasher: hashbrown's, foldhash seeded at random per index (keys
+/// come from publishers). Every index and the [`RoutingTable`] take another
+/// [`BuildHasher`](std::hash::BuildHasher) through `with_hasher`.
+pub use hashbrown::DefaultHashBuilder;
 pub use headers::{HeadersMatch, XMatch};
 pub use table::{
     Binding, Destination, ExchangeId, ExchangeInfo, ExchangeKind, ExchangeOptions, MAX_NAME_LEN,

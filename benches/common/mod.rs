@@ -62,12 +62,19 @@ impl<P: peers::Peer> Router for PeerRouter<P> {
     }
 }
 
-/// Ours: the topic trie, value = binding id.
-pub struct OursTrie(pub TopicTrie<u32>);
+/// Ours: the topic trie, value = binding id; `S` is its hasher (foldhash by default).
+pub struct OursTrie<S = DefaultHashBuilder>(pub TopicTrie<u32, S>);
 
 impl OursTrie {
     pub fn build(w: &Workload) -> OursTrie {
-        let mut t = TopicTrie::new();
+        OursTrie::build_with(w, DefaultHashBuilder::default())
+    }
+}
+
+impl<S: BuildHasher> OursTrie<S> {
+    /// [`OursTrie::build`] with another hasher.
+    pub fn build_with(w: &Workload, hasher: S) -> OursTrie<S> {
+        let mut t = TopicTrie::with_hasher(hasher);
         for (p, id) in &w.bindings {
             t.insert(&Pattern::new(p).expect("valid pattern"), *id);
         }
@@ -75,7 +82,7 @@ impl OursTrie {
     }
 }
 
-impl Router for OursTrie {
+impl<S: BuildHasher> Router for OursTrie<S> {
     #[inline]
     fn route(&self, _i: usize, key: &[u8], out: &mut Vec<u32>) {
         self.0.route_into(key, out);
@@ -85,8 +92,8 @@ impl Router for OursTrie {
 /// Ours: the whole routing table (a topic exchange; binding id i is queue `q{i}`), with
 /// its de-duplication and result bookkeeping. Routes through `route_into` with a reused
 /// result.
-pub struct OursTable {
-    pub table: RoutingTable,
+pub struct OursTable<S = DefaultHashBuilder> {
+    pub table: RoutingTable<S>,
     /// Queue index -> binding id.
     ids: Vec<u32>,
     result: std::cell::RefCell<RouteResult>,
@@ -94,7 +101,14 @@ pub struct OursTable {
 
 impl OursTable {
     pub fn build(w: &Workload) -> OursTable {
-        let mut table = RoutingTable::new();
+        OursTable::build_with(w, DefaultHashBuilder::default())
+    }
+}
+
+impl<S: BuildHasher + Clone> OursTable<S> {
+    /// [`OursTable::build`] with another hasher.
+    pub fn build_with(w: &Workload, hasher: S) -> OursTable<S> {
+        let mut table = RoutingTable::with_options_and_hasher(Default::default(), hasher);
         table
             .declare_exchange("x", ExchangeKind::Topic, &Default::default())
             .expect("declare");
@@ -122,7 +136,7 @@ impl OursTable {
     }
 }
 
-impl Router for OursTable {
+impl<S: BuildHasher + Clone> Router for OursTable<S> {
     #[inline]
     fn route(&self, _i: usize, key: &[u8], out: &mut Vec<u32>) {
         let mut r = self.result.borrow_mut();

@@ -1,12 +1,14 @@
 //! [`RoutingTable::check_invariants`]: the table's structure checked in full, for tests
 //! and fuzzing.
 
+use std::hash::BuildHasher;
+
 use hashbrown::HashMap;
 
 use super::RoutingTable;
 use super::store::{Dest, Index, index_pairs};
 
-impl RoutingTable {
+impl<S: BuildHasher + Clone> RoutingTable<S> {
     /// Checks the table's invariants (for tests and fuzzing).
     ///
     /// # Panics

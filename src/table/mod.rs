@@ -26,8 +26,11 @@ mod route;
 mod store;
 
 use std::fmt;
+use std::hash::BuildHasher;
 
 use hashbrown::HashMap;
+
+use crate::DefaultHashBuilder;
 
 use crate::error::{BindError, DeclareError, DeleteError, ObjectKind};
 use crate::field::FieldTable;
@@ -208,18 +211,20 @@ pub struct ExchangeInfo<'a> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct RoutingTable {
+pub struct RoutingTable<S = DefaultHashBuilder> {
     options: TableOptions,
     /// Slab of exchanges; `None` slots are on `free_exchanges`. Slot 0 is the default
     /// exchange.
-    exchanges: Vec<Option<Exchange>>,
+    exchanges: Vec<Option<Exchange<S>>>,
     free_exchanges: Vec<u32>,
     /// Name -> slab index of every live exchange.
-    exchange_names: HashMap<Box<[u8]>, u32>,
+    exchange_names: HashMap<Box<[u8]>, u32, S>,
     queues: Vec<Option<Queue>>,
     free_queues: Vec<u32>,
-    queue_names: HashMap<Box<[u8]>, u32>,
+    queue_names: HashMap<Box<[u8]>, u32, S>,
     args: ArgsInterner,
+    /// Cloned into every exchange's index; hashes names and routing keys.
+    hasher: S,
 }
 
 impl Default for RoutingTable {
@@ -270,15 +275,40 @@ impl RoutingTable {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_options(options: TableOptions) -> RoutingTable {
+        RoutingTable::with_options_and_hasher(options, DefaultHashBuilder::default())
+    }
+}
+
+impl<S: BuildHasher + Clone> RoutingTable<S> {
+    /// A table with options whose indexes and name maps hash with `hasher` (clones of
+    /// it), for an embedder that picks its own [`BuildHasher`]; [`new`](RoutingTable::new)
+    /// uses [`DefaultHashBuilder`] (foldhash, seeded at random: routing keys come from
+    /// publishers, so a hasher without a random seed invites collision floods).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::hash::RandomState; // std's SipHash, for example
+    /// use trackswitch::{Destination, FieldTable, RoutingTable, TableOptions};
+    ///
+    /// let mut table =
+    ///     RoutingTable::with_options_and_hasher(TableOptions::default(), RandomState::new());
+    /// table.declare_queue("q")?;
+    /// table.bind("amq.topic", Destination::Queue("q"), "a.#", &FieldTable::new())?;
+    /// assert_eq!(table.route("amq.topic", "a.b", None)?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_options_and_hasher(options: TableOptions, hasher: S) -> RoutingTable<S> {
         let mut t = RoutingTable {
             options,
             exchanges: Vec::new(),
             free_exchanges: Vec::new(),
-            exchange_names: HashMap::new(),
+            exchange_names: HashMap::with_hasher(hasher.clone()),
             queues: Vec::new(),
             free_queues: Vec::new(),
-            queue_names: HashMap::new(),
+            queue_names: HashMap::with_hasher(hasher.clone()),
             args: ArgsInterner::new(),
+            hasher,
         };
         let durable = ExchangeOptions {
             durable: true,
@@ -292,7 +322,8 @@ impl RoutingTable {
             ("amq.headers", ExchangeKind::Headers),
             ("amq.match", ExchangeKind::Headers),
         ] {
-            t.insert_exchange(name, kind, durable.clone(), Some(Index::new(kind)));
+            let index = Index::new(kind, &t.hasher);
+            t.insert_exchange(name, kind, durable.clone(), Some(index));
         }
         t
     }
@@ -307,7 +338,7 @@ impl RoutingTable {
         name: &str,
         kind: ExchangeKind,
         options: ExchangeOptions,
-        index: Option<Index>,
+        index: Option<Index<S>>,
     ) -> u32 {
         let x = Exchange {
             name: name.into(),
@@ -323,13 +354,13 @@ impl RoutingTable {
         id
     }
 
-    fn exchange_slot(&self, id: u32) -> &Exchange {
+    fn exchange_slot(&self, id: u32) -> &Exchange<S> {
         self.exchanges[id as usize]
             .as_ref()
             .expect("id of a live exchange")
     }
 
-    fn exchange_slot_mut(&mut self, id: u32) -> &mut Exchange {
+    fn exchange_slot_mut(&mut self, id: u32) -> &mut Exchange<S> {
         self.exchanges[id as usize]
             .as_mut()
             .expect("id of a live exchange")
@@ -394,7 +425,8 @@ impl RoutingTable {
                 name: name.into(),
             });
         }
-        let id = self.insert_exchange(name, kind, options.clone(), Some(Index::new(kind)));
+        let index = Index::new(kind, &self.hasher);
+        let id = self.insert_exchange(name, kind, options.clone(), Some(index));
         Ok(ExchangeId(id))
     }
 

@@ -1,6 +1,8 @@
 //! Routing through a [`RoutingTable`]: the work list, alternate exchanges, CC/BCC and
 //! de-duplication.
 
+use std::hash::BuildHasher;
+
 use super::{Dest, Index, MAX_NAME_LEN, QueueId, RoutingTable};
 use crate::bitset::DestSet;
 use crate::error::RouteError;
@@ -131,7 +133,7 @@ fn push_cc<'h>(
     }
 }
 
-impl RoutingTable {
+impl<S: BuildHasher + Clone> RoutingTable<S> {
     /// Routes a message published to `exchange` with `routing_key` and optional
     /// `headers` (used by headers exchanges, and for the `CC` and `BCC` keys) into `out`,
     /// which is cleared first.

@@ -116,12 +116,12 @@ pub(super) struct HeadersBinding {
 
 /// An exchange's index, by kind. Every (key, value) pair is one binding.
 #[derive(Debug, Clone)]
-pub(super) enum Index {
-    Direct(DirectIndex<Bound>),
-    Topic(TopicTrie<Bound>),
+pub(super) enum Index<S> {
+    Direct(DirectIndex<Bound, S>),
+    Topic(TopicTrie<Bound, S>),
     Fanout {
         /// Binding identities.
-        bindings: DirectIndex<Bound>,
+        bindings: DirectIndex<Bound, S>,
         /// Ids of the queues with at least one binding.
         queues: DestSet,
         /// Ids of the exchanges with at least one binding.
@@ -137,13 +137,14 @@ pub(super) enum Index {
     },
 }
 
-impl Index {
-    pub(super) fn new(kind: ExchangeKind) -> Index {
+impl<S: Clone> Index<S> {
+    /// An empty index of `kind` hashing with (a clone of) `hasher`.
+    pub(super) fn new(kind: ExchangeKind, hasher: &S) -> Index<S> {
         match kind {
-            ExchangeKind::Direct => Index::Direct(DirectIndex::new()),
-            ExchangeKind::Topic => Index::Topic(TopicTrie::new()),
+            ExchangeKind::Direct => Index::Direct(DirectIndex::with_hasher(hasher.clone())),
+            ExchangeKind::Topic => Index::Topic(TopicTrie::with_hasher(hasher.clone())),
             ExchangeKind::Fanout => Index::Fanout {
-                bindings: DirectIndex::new(),
+                bindings: DirectIndex::with_hasher(hasher.clone()),
                 queues: DestSet::new(),
                 exchanges: DestSet::new(),
                 counts: HashMap::new(),
@@ -157,12 +158,12 @@ impl Index {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Exchange {
+pub(super) struct Exchange<S> {
     pub(super) name: Box<str>,
     pub(super) kind: ExchangeKind,
     pub(super) options: ExchangeOptions,
     /// `None` only for the default exchange, which routes by queue name.
-    pub(super) index: Option<Index>,
+    pub(super) index: Option<Index<S>>,
     /// Number of bindings with this exchange as source (pairs in `index`).
     pub(super) bindings: usize,
     /// Whether it ever was the source of a binding (auto-delete needs one).
@@ -270,7 +271,9 @@ pub(super) fn slab_insert<T>(slab: &mut Vec<Option<T>>, free: &mut Vec<u32>, ite
 }
 
 /// Every (key, value) pair of an index.
-pub(super) fn index_pairs(index: Option<&Index>) -> Box<dyn Iterator<Item = (&[u8], Bound)> + '_> {
+pub(super) fn index_pairs<S: BuildHasher>(
+    index: Option<&Index<S>>,
+) -> Box<dyn Iterator<Item = (&[u8], Bound)> + '_> {
     match index {
         None => Box::new(std::iter::empty()),
         Some(Index::Direct(d)) => Box::new(d.iter().map(|(k, b)| (k, *b))),

@@ -163,32 +163,24 @@ thread_local! {
 /// # Ok::<(), trackswitch::PatternError>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct TopicTrie<V> {
-    /// Patterns with no wildcard word, keyed by their bytes.
-    exact: ExactMap<Pattern, V>,
+pub struct TopicTrie<V, S = DefaultHashBuilder> {
+    /// Patterns with no wildcard word, keyed by their bytes. Its hasher also hashes
+    /// literal words for every node's `children`.
+    exact: ExactMap<Pattern, V, S>,
     /// The wildcard trie; `nodes[ROOT]` always exists. A node is either reachable from
     /// the root (and then non-empty unless it is the root) or on `free`.
     nodes: Vec<Node<V>>,
     /// Indices of unused nodes, reused before the arena grows.
     free: Vec<u32>,
-    /// Hashes literal words for every node's `children`.
-    hasher: DefaultHashBuilder,
     /// Number of (pattern, value) pairs in the trie (not counting `exact`).
     wild_len: usize,
     /// Free-list length at which the next tail compaction is tried.
     compact_at: usize,
 }
 
-impl<V> Default for TopicTrie<V> {
+impl<V, S: Default> Default for TopicTrie<V, S> {
     fn default() -> Self {
-        TopicTrie {
-            exact: ExactMap::default(),
-            nodes: vec![Node::new(NONE, false)],
-            free: Vec::new(),
-            hasher: DefaultHashBuilder::default(),
-            wild_len: 0,
-            compact_at: COMPACT_MIN,
-        }
+        TopicTrie::with_hasher(S::default())
     }
 }
 
@@ -197,7 +189,38 @@ impl<V> TopicTrie<V> {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
+impl<V, S> TopicTrie<V, S> {
+    /// An empty trie hashing words with `hasher` (any [`BuildHasher`]; the default is
+    /// [`DefaultHashBuilder`](crate::DefaultHashBuilder), foldhash seeded at random).
+    ///
+    /// ```
+    /// use trackswitch::DefaultHashBuilder;
+    /// use trackswitch::topic::{Pattern, TopicTrie};
+    ///
+    /// let mut trie = TopicTrie::with_hasher(DefaultHashBuilder::default());
+    /// trie.insert(&Pattern::new("a.*")?, 1);
+    /// assert_eq!(trie.route("a.b"), [1]);
+    /// # Ok::<(), trackswitch::PatternError>(())
+    /// ```
+    pub fn with_hasher(hasher: S) -> Self {
+        TopicTrie {
+            exact: ExactMap::with_hasher(hasher),
+            nodes: vec![Node::new(NONE, false)],
+            free: Vec::new(),
+            wild_len: 0,
+            compact_at: COMPACT_MIN,
+        }
+    }
+
+    /// The trie's hasher.
+    pub fn hasher(&self) -> &S {
+        self.exact.hasher()
+    }
+}
+
+impl<V, S: BuildHasher> TopicTrie<V, S> {
     /// Number of (pattern, value) pairs.
     pub fn len(&self) -> usize {
         self.exact.len() + self.wild_len
@@ -224,7 +247,7 @@ impl<V> TopicTrie<V> {
     }
 
     fn word_hash(&self, word: &[u8]) -> u64 {
-        self.hasher.hash_one(word)
+        self.exact.hasher().hash_one(word)
     }
 
     fn alloc(&mut self, parent: u32, absorbs: bool) -> u32 {
@@ -262,7 +285,7 @@ impl<V> TopicTrie<V> {
             return c;
         }
         let c = self.alloc(node, word == Word::Hash);
-        let hasher = &self.hasher;
+        let hasher = self.exact.hasher();
         let n = &mut self.nodes[node as usize];
         match word {
             Word::Star => n.star = c,
@@ -392,7 +415,7 @@ impl<V> TopicTrie<V> {
         while node != ROOT && self.nodes[node as usize].is_empty() {
             depth -= 1;
             let parent = self.nodes[node as usize].parent;
-            let hasher = &self.hasher;
+            let hasher = self.exact.hasher();
             let p = &mut self.nodes[parent as usize];
             match words[depth] {
                 Word::Star => p.star = NONE,
