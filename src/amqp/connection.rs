@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
@@ -158,15 +156,18 @@ struct Conn {
     confirms: Vec<AckRun>,
 }
 
-/// Serves one accepted socket until it closes.
+/// The read half of a client's byte stream (TCP, or TLS over TCP).
+pub(crate) type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Serves one accepted connection until it closes: `rd` and `wr` are the two halves
+/// of its byte stream.
 pub(crate) async fn serve(
-    stream: TcpStream,
+    mut rd: ReadHalf,
+    wr: super::writer::WriteHalf,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, wr) = stream.into_split();
     let limits = &shared.config.limits;
     let (out, writer) = Outbox::spawn(wr, limits.connection_buffer, limits.write_timeout);
     let mut conn = Conn {
@@ -258,7 +259,7 @@ impl Conn {
     /// Reads until one complete frame is available, by `deadline`.
     async fn read_frame(
         &mut self,
-        rd: &mut OwnedReadHalf,
+        rd: &mut ReadHalf,
         buf: &mut [u8],
         deadline: Instant,
     ) -> Result<Frame, Fault> {
@@ -274,7 +275,7 @@ impl Conn {
     }
 
     /// One socket read into the frame reader (only as much as it has room for).
-    async fn read_some(&mut self, rd: &mut OwnedReadHalf, buf: &mut [u8]) -> Result<(), Fault> {
+    async fn read_some(&mut self, rd: &mut ReadHalf, buf: &mut [u8]) -> Result<(), Fault> {
         let room = self.reader.room().min(buf.len());
         match rd.read(&mut buf[..room]).await {
             Err(_) => Err(Fault::Io("read failed")),
@@ -305,7 +306,7 @@ impl Conn {
 
     async fn run(
         &mut self,
-        rd: &mut OwnedReadHalf,
+        rd: &mut ReadHalf,
         buf: &mut [u8],
         mut shutdown: watch::Receiver<bool>,
     ) -> Fault {

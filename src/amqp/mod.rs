@@ -220,8 +220,10 @@ impl Server {
                         };
                         let shared = Arc::clone(&self.shared);
                         let rx = self.shutdown.subscribe();
+                        let _ = stream.set_nodelay(true);
+                        let (rd, wr) = stream.into_split();
                         tasks.spawn(async move {
-                            connection::serve(stream, peer, shared, rx).await;
+                            connection::serve(Box::new(rd), Box::new(wr), peer, shared, rx).await;
                             drop(permit);
                         });
                     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::AsyncWrite;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::timeout;
 
@@ -43,6 +43,9 @@ pub(crate) struct Outbox {
     limit: usize,
 }
 
+/// The write half of a client's byte stream (TCP, or TLS over TCP).
+pub(crate) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// The writer is gone: the socket is dead or stalled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WriterGone;
@@ -50,7 +53,7 @@ pub(crate) struct WriterGone;
 impl Outbox {
     /// Spawns the writer task for `wr`.
     pub(crate) fn spawn(
-        wr: OwnedWriteHalf,
+        wr: WriteHalf,
         limit: usize,
         write_timeout: Duration,
     ) -> (Outbox, tokio::task::JoinHandle<()>) {
@@ -109,7 +112,7 @@ impl Outbox {
 }
 
 async fn write_loop(
-    mut wr: OwnedWriteHalf,
+    mut wr: WriteHalf,
     mut rx: mpsc::Receiver<Out>,
     gauge: Arc<Gauge>,
     write_timeout: Duration,

@@ -3,7 +3,7 @@
 //! socket; then the broker connection closes (unacked messages are requeued).
 
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
+use super::ReadHalf;
 use tokio::time::{Instant, timeout_at};
 
 use super::{Conn, Fault};
@@ -23,7 +23,7 @@ impl Conn {
 
     /// Reads and discards until the client closes the socket, for at most
     /// `close_linger`.
-    pub(super) async fn linger(&mut self, rd: &mut OwnedReadHalf, buf: &mut [u8]) {
+    pub(super) async fn linger(&mut self, rd: &mut ReadHalf, buf: &mut [u8]) {
         let deadline = Instant::now() + self.shared.config.limits.close_linger;
         while let Ok(Ok(n)) = timeout_at(deadline, rd.read(buf)).await {
             if n == 0 {
@@ -34,7 +34,7 @@ impl Conn {
 
     /// Ends the connection: Close (if owed) and a short wait for Close-Ok, discarding
     /// everything else; then the broker connection closes (requeueing unacked messages).
-    pub(super) async fn finish(&mut self, rd: &mut OwnedReadHalf, buf: &mut [u8], fault: Fault) {
+    pub(super) async fn finish(&mut self, rd: &mut ReadHalf, buf: &mut [u8], fault: Fault) {
         let reason = match &fault {
             Fault::Close { code, text, .. } => format!("{code} {text}"),
             Fault::Done => "closed by client".to_owned(),

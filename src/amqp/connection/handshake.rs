@@ -3,7 +3,7 @@
 //! deadline; and the properties and capabilities exchanged on the way. It opens the
 //! broker connection; it knows nothing of channels.
 
-use tokio::net::tcp::OwnedReadHalf;
+use super::ReadHalf;
 use tokio::time::{Instant, timeout_at};
 
 use super::{Caps, Conn, Fault, close};
@@ -18,7 +18,7 @@ impl Conn {
     /// A handshake frame: a method on channel 0 (heartbeats are skipped).
     pub(super) async fn handshake_method(
         &mut self,
-        rd: &mut OwnedReadHalf,
+        rd: &mut ReadHalf,
         buf: &mut [u8],
         deadline: Instant,
     ) -> Result<Method, Fault> {
@@ -43,7 +43,7 @@ impl Conn {
 
     pub(super) async fn handshake(
         &mut self,
-        rd: &mut OwnedReadHalf,
+        rd: &mut ReadHalf,
         buf: &mut [u8],
         deadline: Instant,
     ) -> Result<(), Fault> {
