@@ -8,95 +8,13 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
-use trackswitch::amqp::{Limits, Server, ServerConfig, ShutdownHandle};
+use trackswitch::amqp::{Limits, ServerConfig};
 use trackswitch::broker::{Broker, Message, PublishOptions, QueueDeclare};
 
-const LIMIT: Duration = Duration::from_secs(20);
+mod amqp_common;
 
-async fn start(
-    config: ServerConfig,
-) -> (
-    std::net::SocketAddr,
-    Broker,
-    ShutdownHandle,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    let broker = Broker::new();
-    let server = Server::bind("127.0.0.1:0", broker.clone(), config)
-        .await
-        .expect("bind");
-    let addr = server.local_addr().expect("addr");
-    let stop = server.shutdown_handle();
-    (addr, broker, stop, tokio::spawn(server.run()))
-}
-
-fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![kind];
-    f.extend_from_slice(&channel.to_be_bytes());
-    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    f.extend_from_slice(payload);
-    f.push(0xCE);
-    f
-}
-
-fn method(channel: u16, class: u16, id: u16, args: &[u8]) -> Vec<u8> {
-    let mut p = class.to_be_bytes().to_vec();
-    p.extend_from_slice(&id.to_be_bytes());
-    p.extend_from_slice(args);
-    frame(1, channel, &p)
-}
-
-fn short(s: &str) -> Vec<u8> {
-    let mut v = vec![s.len() as u8];
-    v.extend_from_slice(s.as_bytes());
-    v
-}
-
-/// Header, Start-Ok (PLAIN guest/guest), Tune-Ok, Open: a pipelined handshake.
-fn handshake(frame_max: u32) -> Vec<u8> {
-    let mut out = b"AMQP\x00\x00\x09\x01".to_vec();
-    let mut start_ok = vec![0, 0, 0, 0]; // empty client properties
-    start_ok.extend(short("PLAIN"));
-    let response = b"\0guest\0guest";
-    start_ok.extend_from_slice(&(response.len() as u32).to_be_bytes());
-    start_ok.extend_from_slice(response);
-    start_ok.extend(short("en_US"));
-    out.extend(method(0, 10, 11, &start_ok));
-    let mut tune_ok = 0u16.to_be_bytes().to_vec();
-    tune_ok.extend_from_slice(&frame_max.to_be_bytes());
-    tune_ok.extend_from_slice(&0u16.to_be_bytes());
-    out.extend(method(0, 10, 31, &tune_ok));
-    let mut open = short("/");
-    open.extend([0, 0]);
-    out.extend(method(0, 10, 40, &open));
-    out
-}
-
-/// Everything the server sends until it closes the socket.
-async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    let _ = timeout(LIMIT, stream.read_to_end(&mut got))
-        .await
-        .expect("server closes in time");
-    got
-}
-
-/// The reply code of the first Connection.Close in `bytes`.
-fn close_code(bytes: &[u8]) -> Option<u16> {
-    let mut rest = bytes;
-    if rest.starts_with(b"AMQP") {
-        return None;
-    }
-    while rest.len() >= 8 {
-        let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
-        let payload = rest.get(7..7 + size)?;
-        if rest[0] == 1 && payload.len() >= 6 && payload[..4] == [0, 10, 0, 50] {
-            return Some(u16::from_be_bytes([payload[4], payload[5]]));
-        }
-        rest = &rest[8 + size..];
-    }
-    None
-}
+use amqp_common::LIMIT;
+use amqp_common::raw::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_protocol_header_gets_ours_back() {
@@ -312,89 +230,6 @@ async fn unknown_delivery_tag_closes_the_channel_with_406() {
     assert_eq!(close_code(&got), None, "the connection stays open");
     stop.shutdown();
     timeout(LIMIT, task).await.unwrap().unwrap().unwrap();
-}
-
-/// Every frame in `bytes` (after an optional protocol header): (type, channel,
-/// payload). A partial last frame is left out.
-fn frames(bytes: &[u8]) -> Vec<(u8, u16, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while rest.len() >= 8 {
-        let size = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
-        let Some(payload) = rest.get(7..7 + size) else {
-            break;
-        };
-        out.push((
-            rest[0],
-            u16::from_be_bytes([rest[1], rest[2]]),
-            payload.to_vec(),
-        ));
-        rest = rest.get(8 + size..).unwrap_or_default();
-    }
-    out
-}
-
-/// (class, method) of a method frame's payload.
-fn ids(payload: &[u8]) -> (u16, u16) {
-    (
-        u16::from_be_bytes([payload[0], payload[1]]),
-        u16::from_be_bytes([payload[2], payload[3]]),
-    )
-}
-
-/// Reads until `done` holds for the frames so far (or panics after [`LIMIT`]).
-async fn read_until(
-    s: &mut TcpStream,
-    got: &mut Vec<u8>,
-    done: impl Fn(&[(u8, u16, Vec<u8>)]) -> bool,
-) -> Vec<(u8, u16, Vec<u8>)> {
-    let mut buf = vec![0u8; 64 * 1024];
-    timeout(LIMIT, async {
-        loop {
-            let fs = frames(got);
-            if done(&fs) {
-                return fs;
-            }
-            let n = s.read(&mut buf).await.expect("read");
-            assert!(n > 0, "the server closed the connection early");
-            got.extend_from_slice(&buf[..n]);
-        }
-    })
-    .await
-    .expect("the expected frames in time")
-}
-
-/// `queue.declare` (plain), `basic.publish` of an empty body to the default exchange,
-/// `basic.consume` (no-ack) on `channel`.
-fn declare_queue(channel: u16, queue: &str) -> Vec<u8> {
-    let mut args = vec![0, 0];
-    args.extend(short(queue));
-    args.push(0); // passive, durable, exclusive, auto-delete, nowait
-    args.extend(0u32.to_be_bytes()); // arguments
-    method(channel, 50, 10, &args)
-}
-
-fn publish_empty(channel: u16, key: &str) -> Vec<u8> {
-    let mut args = vec![0, 0];
-    args.extend(short(""));
-    args.extend(short(key));
-    args.push(0);
-    let mut out = method(channel, 60, 40, &args);
-    let mut header = 60u16.to_be_bytes().to_vec();
-    header.extend(0u16.to_be_bytes()); // weight
-    header.extend(0u64.to_be_bytes()); // body size: no body frame follows
-    header.extend(0u16.to_be_bytes()); // no properties
-    out.extend(frame(2, channel, &header));
-    out
-}
-
-fn consume_no_ack(channel: u16, queue: &str) -> Vec<u8> {
-    let mut args = vec![0, 0];
-    args.extend(short(queue));
-    args.extend(short("c"));
-    args.push(0b10); // no-ack
-    args.extend(0u32.to_be_bytes());
-    method(channel, 60, 20, &args)
 }
 
 /// A client-initiated close (RabbitMQ 3.10.8, checked on the real node): the server

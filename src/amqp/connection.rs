@@ -29,6 +29,7 @@ use crate::broker::{self, BrokerError, CancelReason, Delivery, Message, PublishO
 
 mod close;
 mod confirms;
+mod flow;
 mod handshake;
 mod methods;
 
@@ -147,9 +148,13 @@ struct Conn {
     subs: Vec<Sub>,
     /// Where the next delivery poll starts, for fairness between consumers.
     rotate: usize,
+    /// Not read: it published while memory was over the watermark (see `flow`).
+    blocked: bool,
+    /// `connection.blocked` was sent and `connection.unblocked` is owed.
     blocked_sent: bool,
     /// Body bytes of half-received publishes, all channels (each assembler's
-    /// `buffered()`); at most [`Conn::inflight_limit`].
+    /// `buffered()`); at most `Conn::inflight_limit`, and part of the server's
+    /// `Shared::inflight`.
     inflight: usize,
     /// Publisher confirms decided and not yet written, at most one run per channel:
     /// they go out coalesced (one `basic.ack` with `multiple`) at the next flush.
@@ -185,6 +190,7 @@ pub(crate) async fn serve(
         channels: HashMap::new(),
         subs: Vec::new(),
         rotate: 0,
+        blocked: false,
         blocked_sent: false,
         inflight: 0,
         confirms: Vec::new(),
@@ -200,6 +206,8 @@ pub(crate) async fn serve(
         Err(f) => f,
     };
     conn.finish(&mut rd, &mut buf, fault).await;
+    let held = conn.inflight;
+    let _ = conn.account_inflight(held, 0);
     let Conn { out, .. } = conn;
     drop(out);
     let _ = writer.await;
@@ -318,12 +326,28 @@ impl Conn {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // Two heartbeat intervals without a byte from the client: it is gone.
-            let silent_until = (self.heartbeat > 0)
-                .then(|| last_read + Duration::from_secs(2 * u64::from(self.heartbeat)));
+            match self.unblock_if_under() {
+                // Reading again: the time spent blocked was not the client's silence.
+                Ok(true) => {
+                    last_read = Instant::now();
+                    if let Err(f) = self.drain_frames().await {
+                        return f;
+                    }
+                }
+                Ok(false) => {}
+                Err(f) => return f,
+            }
+            // A blocked connection is still read into the frame reader until that is
+            // full (frames wait there unprocessed), so its close and its heartbeats are
+            // seen; with the reader full it is not read at all.
             let room = self.reader.room().min(buf.len());
+            let reading = room > 0;
+            // Two heartbeat intervals without a byte from the client, while it is read:
+            // it is gone.
+            let silent_until = (reading && self.heartbeat > 0)
+                .then(|| last_read + Duration::from_secs(2 * u64::from(self.heartbeat)));
             let result = tokio::select! {
-                r = rd.read(&mut buf[..room]) => match r {
+                r = rd.read(&mut buf[..room]), if reading => match r {
                     Err(_) => Err(Fault::Io("read failed")),
                     Ok(0) => Err(Fault::Io("closed by peer")),
                     Ok(n) => {
@@ -382,8 +406,12 @@ fn poll_subs(subs: &mut [Sub], rotate: &mut usize, cx: &mut Context<'_>) -> Poll
 
 impl Conn {
     /// Handles every complete frame in the reader, then flushes the replies.
+    /// Stops early when the connection got blocked: the rest waits in the reader.
     async fn drain_frames(&mut self) -> Result<(), Fault> {
-        while let Some(frame) = self.next_frame().await? {
+        while !self.blocked {
+            let Some(frame) = self.next_frame().await? else {
+                break;
+            };
             self.on_frame(frame).await?;
             self.maybe_flush().await?;
         }
@@ -489,19 +517,14 @@ impl Conn {
                         (20, 10),
                     ));
                 }
+                let publishing = matches!(
+                    frame,
+                    Frame::Method(_, Method::Publish(_)) | Frame::Header(..) | Frame::Body(..)
+                );
                 let before = open.content.buffered();
                 let accepted = open.content.accept(frame);
-                self.inflight = self.inflight - before + open.content.buffered();
-                if self.inflight > self.inflight_limit() {
-                    return Err(close(
-                        506,
-                        format!(
-                            "RESOURCE_ERROR - more than {} bytes of unfinished publishes",
-                            self.inflight_limit()
-                        ),
-                        (60, 40),
-                    ));
-                }
+                let after = open.content.buffered();
+                self.account_inflight(before, after)?;
                 let step = match accepted {
                     Ok(step) => step,
                     Err(ContentError::Channel { code, text }) => {
@@ -524,10 +547,16 @@ impl Conn {
                     Step::Method(m) => self.on_method(channel, m),
                 };
                 match result {
-                    Ok(()) => Ok(()),
-                    Err(Failure::Channel(f)) => self.channel_fault(channel, f),
-                    Err(Failure::Connection(f)) => Err(f),
+                    Ok(()) => {}
+                    Err(Failure::Channel(f)) => self.channel_fault(channel, f)?,
+                    Err(Failure::Connection(f)) => return Err(f),
                 }
+                // Over the watermark after a publish frame (the message it completed
+                // counted): stop processing this connection's frames.
+                if publishing {
+                    self.block_if_over()?;
+                }
+                Ok(())
             }
         }
     }
@@ -554,18 +583,10 @@ impl Conn {
         self.emit_confirms_of(channel)?;
         self.subs.retain(|s| s.channel != channel);
         if let Some(Chan::Open(open)) = self.channels.remove(&channel) {
-            self.inflight -= open.content.buffered();
+            self.account_inflight(open.content.buffered(), 0)?;
             open.broker.close();
         }
         Ok(())
-    }
-
-    /// Most body bytes of unfinished publishes a connection may hold across its
-    /// channels: two maximum-size messages (one channel needs one).
-    fn inflight_limit(&self) -> usize {
-        usize::try_from(self.shared.config.limits.max_message_size)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(2)
     }
 
     fn channel(&self, channel: u16) -> Result<&broker::Channel, Failure> {
@@ -591,7 +612,6 @@ impl Conn {
             properties,
             body,
         } = content;
-        self.wait_for_memory().await?;
         let ids = (60, 40);
         let message = Message {
             properties,
@@ -629,43 +649,11 @@ impl Conn {
         self.emit_content(channel, &reply, &r.message)
     }
 
-    /// Above the memory watermark: tell the client (if it listens) and hold its
-    /// publishes until memory drops, as RabbitMQ's `connection.blocked`.
-    async fn wait_for_memory(&mut self) -> Result<(), Fault> {
-        let watermark = self.shared.config.limits.memory_high_watermark;
-        if watermark == 0 || self.shared.broker.memory_used() < watermark {
-            return Ok(());
-        }
-        if self.caps.connection_blocked && !self.blocked_sent {
-            self.emit(
-                0,
-                &Reply::Blocked {
-                    reason: "low on memory".into(),
-                },
-            )?;
-            self.blocked_sent = true;
-        }
-        self.flush().await?;
-        while self.shared.broker.memory_used() >= watermark {
-            if self.out.is_closed() {
-                return Err(Fault::Io("write failed"));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        self.on_tick().await
-    }
-
     async fn on_tick(&mut self) -> Result<(), Fault> {
         if let Some(c) = &self.broker {
             if let Some(reason) = c.close_reason() {
                 return Err(close(reason.reply_code(), reason.reply_text(), (0, 0)));
             }
-        }
-        let watermark = self.shared.config.limits.memory_high_watermark;
-        if self.blocked_sent && (watermark == 0 || self.shared.broker.memory_used() < watermark) {
-            self.blocked_sent = false;
-            self.emit(0, &Reply::Unblocked)?;
-            self.flush().await?;
         }
         if self.out.is_closed() {
             return Err(Fault::Io("write failed"));

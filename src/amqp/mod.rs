@@ -86,6 +86,16 @@ use crate::broker::Broker;
 struct Shared {
     broker: Broker,
     config: ServerConfig,
+    /// Body bytes of half-received publishes on every connection.
+    inflight: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// What the memory watermark is checked against: the broker's accounting plus
+    /// unfinished publishes.
+    fn memory_in_use(&self) -> u64 {
+        self.broker.memory_used() + self.inflight.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// An AMQP 0-9-1 server bound to a TCP address (see the [module docs](self)).
@@ -161,7 +171,11 @@ impl Server {
         let (tx, _) = watch::channel(false);
         Ok(Server {
             listeners,
-            shared: Arc::new(Shared { broker, config }),
+            shared: Arc::new(Shared {
+                broker,
+                config,
+                inflight: Default::default(),
+            }),
             shutdown: Arc::new(tx),
         })
     }

@@ -20,6 +20,7 @@ use trackswitch::amqp::{Server, ServerConfig, ShutdownHandle};
 use trackswitch::broker::Broker;
 
 pub(crate) mod python;
+pub(crate) mod raw;
 
 pub(crate) const LIMIT: Duration = Duration::from_secs(20);
 
