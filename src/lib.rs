@@ -123,7 +123,7 @@
 //! - `cli` (default): the `trackswitch` binary (`trackswitch match`; adds `serde_json`,
 //!   enables `serde`).
 //! - `broker` (default): the in-process broker, [`broker`](mod@broker) (adds `bytes`,
-//!   `futures-core` and `serde_json`; enables `serde`).
+//!   `futures-core`, `serde_json` and `serde_path_to_error`; enables `serde`).
 //! - `server` (default): the AMQP 0-9-1 server, `amqp::Server`, and
 //!   `trackswitch serve` (adds `tokio`, `amq-protocol`, `tracing`).
 //!
