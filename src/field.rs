@@ -29,7 +29,25 @@ use std::hash::{Hash, Hasher};
 /// assert!(a.same_value(&b)); // but the same value, as headers matching sees it
 /// assert!(!a.same_value(&FieldValue::Double(1.0)));
 /// ```
+///
+/// With the `serde` feature it is an externally tagged enum named by variant, so the
+/// AMQP type survives a round trip: `{"LongInt": 1}`, `{"Decimal": {"scale": 2,
+/// "value": 150}}`, `"Void"`. Long strings and byte arrays are a string when they are
+/// UTF-8 and the format is human-readable (`{"LongString": "pdf"}`), else bytes (in
+/// JSON an array of numbers). JSON has no NaN or infinity: serde_json writes those
+/// floats as `null`, which does not read back.
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use trackswitch::FieldValue;
+///
+/// let json = serde_json::to_string(&FieldValue::from("pdf")).unwrap();
+/// assert_eq!(json, r#"{"LongString":"pdf"}"#);
+/// assert_eq!(serde_json::from_str::<FieldValue>(&json).unwrap(), FieldValue::from("pdf"));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum FieldValue {
     /// `t`: boolean.
     Boolean(bool),
@@ -63,9 +81,9 @@ pub enum FieldValue {
     /// Short string (at most 255 bytes on the wire).
     ShortString(String),
     /// `S`: long string; bytes, not necessarily UTF-8.
-    LongString(Vec<u8>),
+    LongString(#[cfg_attr(feature = "serde", serde(with = "crate::text"))] Vec<u8>),
     /// `x`: byte array.
-    ByteArray(Vec<u8>),
+    ByteArray(#[cfg_attr(feature = "serde", serde(with = "crate::text"))] Vec<u8>),
     /// `A`: array of field values.
     Array(Vec<FieldValue>),
     /// `T`: timestamp, seconds since the Unix epoch.
@@ -328,6 +346,10 @@ impl From<FieldTable> for FieldValue {
 /// assert_eq!(headers.get("format"), Some(&FieldValue::from("pdf")));
 /// assert_eq!(headers.len(), 2);
 /// ```
+///
+/// With the `serde` feature it is a map from names to [`FieldValue`]s, written in wire
+/// order; a repeated name is written as a repeated key and read back as a repeated
+/// entry (serde_json does both), so order and duplicates survive a round trip.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct FieldTable {
     /// Entries in wire order; names may repeat (the last one wins on lookup).
@@ -408,6 +430,41 @@ impl<K: Into<String>, V: Into<FieldValue>> FromIterator<(K, V)> for FieldTable {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for FieldTable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for FieldTable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FieldTable, D::Error> {
+        struct Entries;
+
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = FieldTable;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of field names to field values")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FieldTable, A::Error> {
+                let mut table = FieldTable::new();
+                while let Some((name, value)) = map.next_entry::<String, FieldValue>()? {
+                    table.push(name, value);
+                }
+                Ok(table)
+            }
+        }
+
+        deserializer.deserialize_map(Entries)
+    }
+}
+
 impl fmt::Display for FieldValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -483,6 +540,63 @@ mod tests {
         assert!(FieldValue::Float(1.5).same_value(&FieldValue::Double(1.5)));
         assert!(!FieldValue::Double(f64::NAN).same_value(&FieldValue::Double(f64::NAN)));
         assert_eq!(FieldValue::Double(f64::NAN), FieldValue::Double(f64::NAN));
+    }
+
+    /// Every variant, a repeated name and a nested table survive JSON.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_round_trip_keeps_types_order_and_duplicates() {
+        let mut inner = FieldTable::new();
+        inner.push("b", FieldValue::ShortShortUInt(2));
+        inner.push("a", FieldValue::Void);
+        inner.push("b", FieldValue::ShortShortInt(-2));
+        let mut t = FieldTable::new();
+        for v in [
+            FieldValue::Boolean(true),
+            FieldValue::ShortShortInt(-1),
+            FieldValue::ShortShortUInt(1),
+            FieldValue::ShortInt(-300),
+            FieldValue::ShortUInt(300),
+            FieldValue::LongInt(-70_000),
+            FieldValue::LongUInt(70_000),
+            FieldValue::LongLongInt(i64::MIN),
+            FieldValue::LongLongUInt(u64::MAX),
+            FieldValue::Float(0.5),
+            FieldValue::Double(-1.25),
+            FieldValue::Decimal {
+                scale: 2,
+                value: 150,
+            },
+            FieldValue::ShortString("s".into()),
+            FieldValue::LongString(b"text".to_vec()),
+            FieldValue::LongString(b"\xff\x00".to_vec()),
+            FieldValue::ByteArray(vec![0, 1, 255]),
+            FieldValue::Array(vec![FieldValue::Void, FieldValue::from("a")]),
+            FieldValue::Timestamp(1_700_000_000),
+            FieldValue::Table(inner),
+            FieldValue::Void,
+        ] {
+            t.push("k", v);
+        }
+        t.push("other", 1);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(
+            serde_json::from_str::<FieldTable>(&json).unwrap(),
+            t,
+            "{json}"
+        );
+        assert!(json.starts_with(r#"{"k":{"Boolean":true},"k":{"ShortShortInt":-1}"#));
+        assert!(
+            json.contains(r#"{"Decimal":{"scale":2,"value":150}}"#),
+            "{json}"
+        );
+        assert!(json.contains(r#"{"LongString":"text"},"k":{"LongString":[255,0]}"#));
+        assert!(
+            json.ends_with(r#""k":"Void","other":{"LongInt":1}}"#),
+            "{json}"
+        );
+        // A value that does not fit its type is an error, not a wrapped number.
+        assert!(serde_json::from_str::<FieldValue>(r#"{"ShortShortUInt":256}"#).is_err());
     }
 
     #[test]

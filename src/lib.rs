@@ -116,9 +116,14 @@
 //! # Features
 //!
 //! - `reference` (default): the [`reference`](mod@reference) oracles (adds `regex`).
-//! - `cli` (default): the `trackswitch` binary (`trackswitch match`; adds `serde_json`).
+//! - `serde`: `Serialize` and `Deserialize` for the public data types
+//!   ([`topic::Pattern`], [`FieldTable`], [`FieldValue`], [`ExchangeKind`],
+//!   [`ExchangeOptions`], [`TableOptions`], the broker's info types); each type's docs
+//!   give its format (adds `serde`).
+//! - `cli` (default): the `trackswitch` binary (`trackswitch match`; adds `serde_json`,
+//!   enables `serde`).
 //! - `broker` (default): the in-process broker, [`broker`](mod@broker) (adds `bytes`,
-//!   `futures-core` and `serde_json`).
+//!   `futures-core`, `serde_json` and `serde_path_to_error`; enables `serde`).
 //! - `server` (default): the AMQP 0-9-1 server, `amqp::Server`, and
 //!   `trackswitch serve` (adds `tokio`, `amq-protocol`, `tracing`).
 //!
@@ -140,6 +145,8 @@ mod headers;
 pub mod reference;
 mod small;
 mod table;
+#[cfg(feature = "serde")]
+mod text;
 pub mod topic;
 
 pub use bitset::DestSet;

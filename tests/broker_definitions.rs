@@ -625,6 +625,12 @@ fn malformed_json_is_an_error() {
         refused_cleanly(&deep),
         DefinitionsError::Json { .. }
     ));
+    // In a section the broker ignores, too.
+    let deep = format!(r#"{{"users": {}{}}}"#, "[".repeat(200), "]".repeat(200));
+    assert!(matches!(
+        refused_cleanly(&deep),
+        DefinitionsError::Json { .. }
+    ));
 }
 
 #[test]
@@ -710,6 +716,21 @@ fn wrong_types_name_their_place() {
             r#"{"bindings": [{"source": "amq.headers", "vhost": "/", "destination": "amq.direct",
                               "destination_type": "exchange", "arguments": {"x-match": "some"}}]}"#,
             "bindings[0].arguments.x-match: expected one of 'all', 'any', 'all-with-x', 'any-with-x'",
+        ),
+        // A field given twice is ambiguous (which one did the writer mean?).
+        (
+            r#"{"queues": [{"name": "q", "vhost": "/", "durable": true, "durable": false}]}"#,
+            "queues[0]: duplicate field `durable`",
+        ),
+        (
+            r#"{"queues": [], "queues": []}"#,
+            "definitions: duplicate field `queues`",
+        ),
+        // Types are checked in the order of the file, before any reference: the wrong
+        // type is reported, not the unknown vhost before it.
+        (
+            r#"{"queues": [{"name": "q", "vhost": "nowhere", "durable": "yes"}]}"#,
+            "queues[0].durable: expected a boolean",
         ),
     ];
     for &(json, message) in cases {

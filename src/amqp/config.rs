@@ -1,4 +1,9 @@
 //! Server configuration: users, vhosts and limits, from code or from a JSON file.
+//!
+//! The file is read into typed serde structs that refuse unknown keys
+//! (`deny_unknown_fields`); `serde_path_to_error` names the place of a wrong value
+//! (`users[0].loopback_only`). The checks no type can express (a user's password,
+//! limits' ranges) sit beside the structs.
 
 use std::fmt;
 use std::time::Duration;
@@ -120,128 +125,275 @@ impl ServerConfig {
     ///  "limits": {"frame_max": 131072, "channel_max": 2047, "heartbeat": 60,
     ///             "max_message_size": 134217728, "max_connections": 1024,
     ///             "handshake_timeout_ms": 10000, "connection_buffer": 4194304,
-    ///             "write_timeout_ms": 30000, "memory_high_watermark": 1073741824}}
+    ///             "write_timeout_ms": 30000, "memory_high_watermark": 1073741824,
+    ///             "close_linger_ms": 3000}}
     /// ```
     ///
-    /// Without `users`, the default `guest` user (loopback only) is kept.
+    /// Every key is optional (`null` is not a value of any). Without `users`, the
+    /// default `guest` user (loopback only) is kept. A user has a `name`
+    /// and exactly one of `password_hash` (RabbitMQ's `rabbit_password_hashing_sha256`
+    /// format) and `password`.
     ///
     /// # Errors
     ///
-    /// Malformed JSON, unknown keys, wrong types, a user without a password.
+    /// Malformed JSON, unknown keys, wrong types, limits out of range, a user without a
+    /// name or a password (or with both a password and a hash). The message names the
+    /// place (`users[1].loopback_only`) and, for JSON it could read, the line and column:
+    ///
+    /// ```
+    /// use trackswitch::amqp::ServerConfig;
+    ///
+    /// let err = ServerConfig::from_json(r#"{"users": [{"name": "app", "pasword": "x"}]}"#)
+    ///     .unwrap_err();
+    /// assert!(err.to_string().starts_with(
+    ///     "invalid server configuration: users[0].pasword: unknown field `pasword`"
+    /// ), "{err}");
+    /// ```
     pub fn from_json(text: &str) -> Result<ServerConfig, ConfigError> {
-        use serde_json::Value;
-        let v: Value = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
-        let obj = v.as_object().ok_or_else(|| err("expected a JSON object"))?;
-        let mut config = ServerConfig::default();
-        for (key, value) in obj {
-            match key.as_str() {
-                "users" => {
-                    let list = value
-                        .as_array()
-                        .ok_or_else(|| err("users: expected an array"))?;
-                    config.users = list.iter().map(parse_user).collect::<Result<_, _>>()?;
-                }
-                "vhosts" => {
-                    let list = value
-                        .as_array()
-                        .ok_or_else(|| err("vhosts: expected an array"))?;
-                    config.vhosts = list
-                        .iter()
-                        .map(|v| {
-                            v.as_str()
-                                .map(str::to_owned)
-                                .ok_or_else(|| err("vhosts: expected strings"))
-                        })
-                        .collect::<Result<_, _>>()?;
-                }
-                "limits" => parse_limits(value, &mut config.limits)?,
-                other => return Err(err(format!("unknown key '{other}'"))),
+        let mut de = serde_json::Deserializer::from_str(text);
+        let file: Object<ConfigFile> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let e = e.into_inner();
+            // The place of a wrong value; broken JSON has a line and column only.
+            if path == "." || e.classify() != serde_json::error::Category::Data {
+                err(e.to_string())
+            } else {
+                err(format!("{path}: {e}"))
             }
+        })?;
+        de.end().map_err(|e| err(e.to_string()))?;
+        let Object(file) = file;
+        let mut config = ServerConfig::default();
+        if let Some(users) = file.users {
+            config.users = users
+                .into_iter()
+                .enumerate()
+                .map(|(i, Object(u))| u.into_user(i))
+                .collect::<Result<_, _>>()?;
+        }
+        config.vhosts = file.vhosts.unwrap_or_default();
+        if let Some(Object(limits)) = file.limits {
+            limits.apply(&mut config.limits);
         }
         Ok(config)
     }
 }
 
-fn parse_user(v: &serde_json::Value) -> Result<User, ConfigError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| err("users: expected objects"))?;
-    let mut name = None;
-    let mut hash = None;
-    let mut loopback_only = false;
-    for (key, value) in obj {
-        match key.as_str() {
-            "name" => name = value.as_str(),
-            "password_hash" => {
-                let h = value
-                    .as_str()
-                    .ok_or_else(|| err("password_hash: expected a string"))?;
-                if super::auth::base64_decode(h).is_none_or(|b| b.len() != 36) {
-                    return Err(err(
-                        "password_hash: expected base64 of a 4-byte salt and a SHA-256",
-                    ));
-                }
-                hash = Some(h.to_owned());
-            }
-            "password" => {
-                let p = value
-                    .as_str()
-                    .ok_or_else(|| err("password: expected a string"))?;
-                hash = Some(User::new("", p).password_hash);
-            }
-            "loopback_only" => {
-                loopback_only = value
-                    .as_bool()
-                    .ok_or_else(|| err("loopback_only: expected a boolean"))?;
-            }
-            other => return Err(err(format!("users: unknown key '{other}'"))),
-        }
-    }
-    let name = name.ok_or_else(|| err("users: a user needs a \"name\""))?;
-    let password_hash =
-        hash.ok_or_else(|| err(format!("user '{name}' needs a password or password_hash")))?;
-    Ok(User {
-        name: name.to_owned(),
-        password_hash,
-        loopback_only,
-    })
+// ----- the file's shape -----
+
+/// A JSON object read as the derived `T` (serde_json also reads a struct from an array
+/// of its fields in order, which a configuration file should not be).
+struct Object<T>(T);
+
+/// What an [`Object`] is called in "expected ..." messages.
+trait Expecting {
+    const EXPECTING: &'static str;
 }
 
-fn parse_limits(v: &serde_json::Value, limits: &mut Limits) -> Result<(), ConfigError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| err("limits: expected an object"))?;
-    for (key, value) in obj {
-        let n = value
-            .as_u64()
-            .ok_or_else(|| err(format!("limits.{key}: expected a non-negative integer")))?;
-        let small = |max: u64| {
-            if n > max {
-                Err(err(format!("limits.{key}: at most {max}")))
-            } else {
-                Ok(n)
+impl<'de, T: serde::Deserialize<'de> + Expecting> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Object<T>, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: serde::Deserialize<'de> + Expecting> serde::de::Visitor<'de> for ObjectVisitor<T> {
+            type Value = Object<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(T::EXPECTING)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Object<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+
+        d.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+    }
+}
+
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option` field: a present
+/// value is read as `T`, so `null` is a wrong type rather than an absent key.
+fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The configuration file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default, deserialize_with = "present")]
+    users: Option<Vec<Object<UserEntry>>>,
+    #[serde(default, deserialize_with = "present")]
+    vhosts: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    limits: Option<Object<LimitsEntry>>,
+}
+
+impl Expecting for ConfigFile {
+    const EXPECTING: &'static str = "a JSON object";
+}
+
+/// An entry of `users`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    name: String,
+    #[serde(default, deserialize_with = "present")]
+    password_hash: Option<PasswordHash>,
+    #[serde(default, deserialize_with = "present")]
+    password: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    loopback_only: Option<bool>,
+}
+
+impl Expecting for UserEntry {
+    const EXPECTING: &'static str = "a user object";
+}
+
+impl UserEntry {
+    /// The user; `i` is its index in `users`, for messages.
+    fn into_user(self, i: usize) -> Result<User, ConfigError> {
+        let name = self.name;
+        let password_hash = match (self.password_hash, self.password) {
+            (Some(PasswordHash(h)), None) => h,
+            (None, Some(p)) => User::new("", &p).password_hash,
+            (None, None) => {
+                return Err(err(format!(
+                    "users[{i}]: user '{name}' needs a password or password_hash"
+                )));
+            }
+            (Some(_), Some(_)) => {
+                return Err(err(format!(
+                    "users[{i}]: user '{name}' has both a password and a password_hash; give one"
+                )));
             }
         };
-        match key.as_str() {
-            "frame_max" => {
-                limits.frame_max = small(u64::from(u32::MAX))? as u32;
-                if limits.frame_max < 4096 {
-                    return Err(err("limits.frame_max: at least 4096"));
-                }
-            }
-            "channel_max" => limits.channel_max = small(u64::from(u16::MAX))? as u16,
-            "heartbeat" => limits.heartbeat = small(u64::from(u16::MAX))? as u16,
-            "max_message_size" => limits.max_message_size = small(512 * 1024 * 1024)?,
-            "max_connections" => limits.max_connections = small(1 << 20)? as usize,
-            "handshake_timeout_ms" => limits.handshake_timeout = Duration::from_millis(n),
-            "connection_buffer" => limits.connection_buffer = small(1 << 32)? as usize,
-            "write_timeout_ms" => limits.write_timeout = Duration::from_millis(n),
-            "memory_high_watermark" => limits.memory_high_watermark = n,
-            "close_linger_ms" => limits.close_linger = Duration::from_millis(n),
-            other => return Err(err(format!("limits: unknown key '{other}'"))),
+        Ok(User {
+            name,
+            password_hash,
+            loopback_only: self.loopback_only.unwrap_or(false),
+        })
+    }
+}
+
+/// A `password_hash`: base64 of a 4-byte salt and a SHA-256.
+struct PasswordHash(String);
+
+impl<'de> serde::Deserialize<'de> for PasswordHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PasswordHash, D::Error> {
+        let h = String::deserialize(d)?;
+        if super::auth::base64_decode(&h).is_none_or(|b| b.len() != 36) {
+            return Err(serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&h),
+                &"base64 of a 4-byte salt and a SHA-256",
+            ));
+        }
+        Ok(PasswordHash(h))
+    }
+}
+
+/// `limits`: each one optional, each checked against its range.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsEntry {
+    #[serde(default, deserialize_with = "present")]
+    frame_max: Option<Count<4096, { u32::MAX as u64 }>>,
+    #[serde(default, deserialize_with = "present")]
+    channel_max: Option<Count<0, { u16::MAX as u64 }>>,
+    #[serde(default, deserialize_with = "present")]
+    heartbeat: Option<Count<0, { u16::MAX as u64 }>>,
+    #[serde(default, deserialize_with = "present")]
+    max_message_size: Option<Count<0, { 512 * 1024 * 1024 }>>,
+    #[serde(default, deserialize_with = "present")]
+    max_connections: Option<Count<0, { 1 << 20 }>>,
+    #[serde(default, deserialize_with = "present")]
+    handshake_timeout_ms: Option<Count>,
+    #[serde(default, deserialize_with = "present")]
+    connection_buffer: Option<Count<0, { 1 << 32 }>>,
+    #[serde(default, deserialize_with = "present")]
+    write_timeout_ms: Option<Count>,
+    #[serde(default, deserialize_with = "present")]
+    memory_high_watermark: Option<Count>,
+    #[serde(default, deserialize_with = "present")]
+    close_linger_ms: Option<Count>,
+}
+
+impl Expecting for LimitsEntry {
+    const EXPECTING: &'static str = "an object of limits";
+}
+
+impl LimitsEntry {
+    /// Sets the limits given; the others keep their values.
+    fn apply(self, limits: &mut Limits) {
+        // The casts are exact: each count's range fits its field.
+        if let Some(Count(n)) = self.frame_max {
+            limits.frame_max = n as u32;
+        }
+        if let Some(Count(n)) = self.channel_max {
+            limits.channel_max = n as u16;
+        }
+        if let Some(Count(n)) = self.heartbeat {
+            limits.heartbeat = n as u16;
+        }
+        if let Some(Count(n)) = self.max_message_size {
+            limits.max_message_size = n;
+        }
+        if let Some(Count(n)) = self.max_connections {
+            limits.max_connections = n as usize;
+        }
+        if let Some(Count(n)) = self.handshake_timeout_ms {
+            limits.handshake_timeout = Duration::from_millis(n);
+        }
+        if let Some(Count(n)) = self.connection_buffer {
+            limits.connection_buffer = n as usize;
+        }
+        if let Some(Count(n)) = self.write_timeout_ms {
+            limits.write_timeout = Duration::from_millis(n);
+        }
+        if let Some(Count(n)) = self.memory_high_watermark {
+            limits.memory_high_watermark = n;
+        }
+        if let Some(Count(n)) = self.close_linger_ms {
+            limits.close_linger = Duration::from_millis(n);
         }
     }
-    Ok(())
+}
+
+/// A non-negative integer in `MIN..=MAX`.
+struct Count<const MIN: u64 = 0, const MAX: u64 = { u64::MAX }>(u64);
+
+impl<'de, const MIN: u64, const MAX: u64> serde::Deserialize<'de> for Count<MIN, MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Count<MIN, MAX>, D::Error> {
+        struct CountVisitor<const MIN: u64, const MAX: u64>;
+
+        impl<const MIN: u64, const MAX: u64> serde::de::Visitor<'_> for CountVisitor<MIN, MAX> {
+            type Value = Count<MIN, MAX>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Count<MIN, MAX>, E> {
+                let bound = if n > MAX {
+                    format!("at most {MAX}")
+                } else if n < MIN {
+                    format!("at least {MIN}")
+                } else {
+                    return Ok(Count(n));
+                };
+                Err(E::invalid_value(
+                    serde::de::Unexpected::Unsigned(n),
+                    &bound.as_str(),
+                ))
+            }
+        }
+
+        d.deserialize_u64(CountVisitor)
+    }
 }
 
 #[cfg(test)]
@@ -250,21 +402,111 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_problem() {
-        for (text, needle) in [
-            ("[]", "object"),
-            ("{\"x\": 1}", "unknown key 'x'"),
-            ("{\"users\": [{\"name\": \"a\"}]}", "needs a password"),
+        let hash = super::super::auth::hash_password("pw", [1, 2, 3, 4]);
+        let both = format!(
+            r#"{{"users": [{{"name": "a", "password": "x", "password_hash": "{hash}"}}]}}"#
+        );
+        for (text, message) in [
             (
-                "{\"users\": [{\"name\": \"a\", \"password_hash\": \"abc\"}]}",
-                "password_hash",
+                "[]",
+                "invalid type: sequence, expected a JSON object at line 1 column 0",
             ),
-            ("{\"limits\": {\"frame_max\": 100}}", "at least 4096"),
-            ("{\"limits\": {\"channel_max\": 70000}}", "at most 65535"),
-            ("{\"limits\": {\"heartbeat\": -1}}", "non-negative"),
-            ("{", "EOF"),
+            (
+                r#"{"x": 1}"#,
+                "x: unknown field `x`, expected one of `users`, `vhosts`, `limits` at line 1 column 4",
+            ),
+            (
+                r#"{"users": {}}"#,
+                "users: invalid type: map, expected a sequence at line 1 column 10",
+            ),
+            (
+                r#"{"users": [1]}"#,
+                "users[0]: invalid type: integer `1`, expected a user object at line 1 column 12",
+            ),
+            (
+                r#"{"users": [{"password": "x"}]}"#,
+                "users[0]: missing field `name` at line 1 column 28",
+            ),
+            (
+                r#"{"users": [{"name": "a"}]}"#,
+                "users[0]: user 'a' needs a password or password_hash",
+            ),
+            (
+                &both,
+                "users[0]: user 'a' has both a password and a password_hash; give one",
+            ),
+            (
+                r#"{"users": [{"name": "a", "password_hash": "abc"}]}"#,
+                "users[0].password_hash: invalid value: string \"abc\", expected base64 of a \
+                 4-byte salt and a SHA-256 at line 1 column 48",
+            ),
+            (
+                r#"{"users": [{"name": "a", "password": "x", "loopback_only": "yes"}]}"#,
+                "users[0].loopback_only: invalid type: string \"yes\", expected a boolean at \
+                 line 1 column 64",
+            ),
+            (
+                r#"{"users": [{"name": "a", "password": "x", "admin": true}]}"#,
+                "users[0].admin: unknown field `admin`, expected one of `name`, \
+                 `password_hash`, `password`, `loopback_only` at line 1 column 49",
+            ),
+            (
+                r#"{"vhosts": ["/", 2]}"#,
+                "vhosts[1]: invalid type: integer `2`, expected a string at line 1 column 18",
+            ),
+            (
+                r#"{"limits": {"frame_max": 100}}"#,
+                "limits.frame_max: invalid value: integer `100`, expected at least 4096 at \
+                 line 1 column 28",
+            ),
+            (
+                r#"{"limits": {"channel_max": 70000}}"#,
+                "limits.channel_max: invalid value: integer `70000`, expected at most 65535 \
+                 at line 1 column 32",
+            ),
+            (
+                r#"{"limits": {"heartbeat": -1}}"#,
+                "limits.heartbeat: invalid type: integer `-1`, expected a non-negative \
+                 integer at line 1 column 27",
+            ),
+            (
+                r#"{"limits": {"heartbeat_ms": 1}}"#,
+                "limits.heartbeat_ms: unknown field `heartbeat_ms`, expected one of \
+                 `frame_max`, `channel_max`, `heartbeat`, `max_message_size`, \
+                 `max_connections`, `handshake_timeout_ms`, `connection_buffer`, \
+                 `write_timeout_ms`, `memory_high_watermark`, `close_linger_ms` at line 1 \
+                 column 26",
+            ),
+            ("{", "EOF while parsing an object at line 1 column 1"),
+            ("{} {}", "trailing characters at line 1 column 4"),
         ] {
             let e = ServerConfig::from_json(text).expect_err(text).to_string();
-            assert!(e.contains(needle), "{text}: {e}");
+            assert_eq!(
+                e,
+                format!("invalid server configuration: {message}"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn null_is_a_wrong_type() {
+        for (text, place) in [
+            (
+                r#"{"users": null}"#,
+                "users: invalid type: null, expected a sequence",
+            ),
+            (
+                r#"{"users": [{"name": "a", "password": null}]}"#,
+                "users[0].password: invalid type: null, expected a string",
+            ),
+            (
+                r#"{"limits": {"heartbeat": null}}"#,
+                "limits.heartbeat: invalid type: null, expected a non-negative integer",
+            ),
+        ] {
+            let e = ServerConfig::from_json(text).expect_err(text).to_string();
+            assert!(e.contains(place), "{text}: {e}");
         }
     }
 
@@ -274,12 +516,18 @@ mod tests {
         let text = format!(
             r#"{{"users": [{{"name": "a", "password_hash": "{hash}"}},
                           {{"name": "b", "password": "x", "loopback_only": true}}],
-                "limits": {{"write_timeout_ms": 500}}}}"#
+                "vhosts": ["staging"],
+                "limits": {{"write_timeout_ms": 500, "frame_max": 4096, "heartbeat": 0,
+                            "close_linger_ms": 10}}}}"#
         );
         let c = ServerConfig::from_json(&text).unwrap();
         assert!(c.users[0].check_password("pw"));
         assert!(c.users[1].check_password("x") && c.users[1].loopback_only);
+        assert_eq!(c.vhosts, ["staging"]);
         assert_eq!(c.limits.write_timeout, Duration::from_millis(500));
+        assert_eq!((c.limits.frame_max, c.limits.heartbeat), (4096, 0));
+        assert_eq!(c.limits.close_linger, Duration::from_millis(10));
+        assert_eq!(c.limits.channel_max, Limits::default().channel_max);
         assert_eq!(
             ServerConfig::from_json("{}").unwrap().users[0].name,
             "guest"

@@ -5,7 +5,15 @@ use crate::broker::message::MAX_TTL_MS;
 use crate::{FieldTable, FieldValue};
 
 /// What a queue does when it is full (`x-overflow`).
+///
+/// With the `serde` feature it is the argument's value: `"drop-head"`,
+/// `"reject-publish"` or `"reject-publish-dlx"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum Overflow {
     /// Enqueue, then drop (or dead-letter) from the head: the default.
     #[default]

@@ -1,5 +1,11 @@
 //! Introspection: what a management view shows, read without stopping traffic
 //! (each list takes the locks it reads one at a time, briefly).
+//!
+//! With the `serde` feature (which `broker` enables) every info type is a map of its
+//! fields by name, as the structs spell them: kinds as RabbitMQ's names (`"topic"`),
+//! overflow as its argument value (`"reject-publish"`), arguments as a
+//! [`FieldTable`] (typed values), addresses as `"127.0.0.1:5672"` and times as serde's
+//! `{"secs_since_epoch", "nanos_since_epoch"}`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -11,7 +17,10 @@ use super::{Broker, Overflow};
 use crate::{Destination, ExchangeKind, FieldTable};
 
 /// A virtual host's counters, as [`Broker::vhost_info`] reports them.
+///
+/// With the `serde` feature, a map of its fields by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct VhostInfo {
     /// Its name.
     pub name: String,
@@ -32,7 +41,11 @@ pub struct VhostInfo {
 }
 
 /// A connection, as [`Broker::connections`] lists it.
+///
+/// With the `serde` feature, a map of its fields by name; `peer` as `"127.0.0.1:5672"`,
+/// `connected_at` as serde's `{"secs_since_epoch", "nanos_since_epoch"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConnectionInfo {
     /// Its id.
     pub id: u64,
@@ -51,7 +64,10 @@ pub struct ConnectionInfo {
 }
 
 /// A channel, as [`Broker::channels`] lists it.
+///
+/// With the `serde` feature, a map of its fields by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ChannelInfo {
     /// Its connection's id.
     pub connection: u64,
@@ -70,7 +86,11 @@ pub struct ChannelInfo {
 }
 
 /// An exchange, as [`Broker::exchanges`] lists it.
+///
+/// With the `serde` feature, a map of its fields by name; `kind` as RabbitMQ's name
+/// (`"topic"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ExchangeInfo {
     /// Its name (`""` for the default exchange).
     pub name: String,
@@ -87,7 +107,11 @@ pub struct ExchangeInfo {
 }
 
 /// A queue, as [`Broker::queues`] lists it.
+///
+/// With the `serde` feature, a map of its fields by name; `arguments` as a
+/// [`FieldTable`] (typed values), `overflow` as its argument value (`"drop-head"`).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct QueueInfo {
     /// Its name.
     pub name: String,
@@ -122,7 +146,11 @@ pub struct QueueInfo {
 }
 
 /// A binding, as [`Broker::bindings`] lists it.
+///
+/// With the `serde` feature, a map of its fields by name; `arguments` as a
+/// [`FieldTable`] (typed values).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BindingInfo {
     /// The source exchange.
     pub source: String,
@@ -137,7 +165,10 @@ pub struct BindingInfo {
 }
 
 /// A consumer, as [`Broker::consumers`] lists it.
+///
+/// With the `serde` feature, a map of its fields by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConsumerInfo {
     /// Its queue.
     pub queue: String,
@@ -355,5 +386,124 @@ impl Broker {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::FieldValue;
+
+    fn round_trip<T>(value: &T) -> String
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let json = serde_json::to_string(value).unwrap();
+        assert_eq!(&serde_json::from_str::<T>(&json).unwrap(), value, "{json}");
+        json
+    }
+
+    #[test]
+    fn info_types_round_trip_through_json() {
+        let mut arguments = FieldTable::new();
+        arguments.insert("x-max-length", FieldValue::LongLongInt(10));
+        round_trip(&VhostInfo {
+            name: "/".into(),
+            exchanges: 7,
+            queues: 1,
+            bindings: 2,
+            published: 3,
+            unroutable: 1,
+            returned: 0,
+            dead_lettered: 0,
+        });
+        let json = round_trip(&ConnectionInfo {
+            id: 1,
+            vhost: "/".into(),
+            user: "guest".into(),
+            peer: Some("127.0.0.1:5672".parse().unwrap()),
+            client_name: None,
+            channels: 1,
+            connected_at: UNIX_EPOCH + Duration::new(1_700_000_000, 5),
+        });
+        assert!(json.contains(r#""peer":"127.0.0.1:5672""#), "{json}");
+        assert!(
+            json.contains(
+                r#""connected_at":{"secs_since_epoch":1700000000,"nanos_since_epoch":5}"#
+            ),
+            "{json}"
+        );
+        round_trip(&ChannelInfo {
+            connection: 1,
+            id: 1,
+            prefetch_count: 10,
+            global_prefetch_count: 0,
+            unacked: 2,
+            consumers: 1,
+            confirm: true,
+        });
+        let json = round_trip(&ExchangeInfo {
+            name: "logs".into(),
+            kind: ExchangeKind::Topic,
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            alternate_exchange: Some("ae".into()),
+        });
+        assert!(json.contains(r#""kind":"topic""#), "{json}");
+        let json = round_trip(&QueueInfo {
+            name: "q".into(),
+            durable: true,
+            auto_delete: false,
+            exclusive: false,
+            arguments: arguments.clone(),
+            overflow: Overflow::RejectPublishDlx,
+            ready: 1,
+            ready_bytes: 5,
+            unacked: 0,
+            consumers: 0,
+            published: 1,
+            delivered: 0,
+            acked: 0,
+            redelivered: 0,
+            dropped: 0,
+        });
+        assert!(
+            json.contains(r#""overflow":"reject-publish-dlx""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""arguments":{"x-max-length":{"LongLongInt":10}}"#));
+        round_trip(&BindingInfo {
+            source: "logs".into(),
+            destination: "q".into(),
+            destination_is_exchange: false,
+            routing_key: "*.error".into(),
+            arguments,
+        });
+        round_trip(&ConsumerInfo {
+            queue: "q".into(),
+            tag: "ctag".into(),
+            connection: 1,
+            channel: 1,
+            no_ack: false,
+            exclusive: false,
+            prefetch_count: 0,
+            priority: -1,
+            unacked: 0,
+            buffered: 0,
+        });
+    }
+
+    #[test]
+    fn overflow_is_its_argument_value() {
+        for o in [
+            Overflow::DropHead,
+            Overflow::RejectPublish,
+            Overflow::RejectPublishDlx,
+        ] {
+            assert_eq!(round_trip(&o), format!("\"{}\"", o.as_str()));
+        }
     }
 }

@@ -23,6 +23,8 @@
 
 mod check;
 mod route;
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests;
 mod store;
 
 use std::fmt;
@@ -47,7 +49,15 @@ pub use route::RouteResult;
 pub const MAX_NAME_LEN: usize = 255;
 
 /// The kind of an exchange, which decides how it matches routing keys.
+///
+/// With the `serde` feature it is RabbitMQ's name: `"direct"`, `"fanout"`, `"topic"`,
+/// `"headers"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum ExchangeKind {
     /// The binding key equals the routing key, byte for byte.
     Direct,
@@ -98,7 +108,15 @@ impl std::str::FromStr for ExchangeKind {
 }
 
 /// The properties of an exchange other than its kind; a redeclare must repeat them.
+///
+/// With the `serde` feature it is a map of its fields by name; missing ones take their
+/// defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default)
+)]
 pub struct ExchangeOptions {
     /// Survives a broker restart (recorded only: this table lives in memory).
     pub durable: bool,
@@ -112,7 +130,15 @@ pub struct ExchangeOptions {
 }
 
 /// Options of the table itself.
+///
+/// With the `serde` feature it is a map of its fields by name; missing ones take their
+/// defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default)
+)]
 pub struct TableOptions {
     /// The most `#` words a topic binding key may have; `None` (the default) is no
     /// limit. `Some(2)` reproduces RabbitMQ 4.3.5 and later, which refuses more with 406.

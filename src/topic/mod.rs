@@ -18,6 +18,8 @@
 //! too, and `*` does not match the empty key.
 
 mod pattern;
+#[cfg(feature = "serde")]
+mod pattern_serde;
 mod trie;
 
 #[cfg(feature = "reference")]

@@ -67,6 +67,9 @@ pub(crate) fn is_exact(bytes: &[u8]) -> bool {
 /// assert_eq!(Pattern::new("")?.word_count(), 0);
 /// # Ok::<(), trackswitch::PatternError>(())
 /// ```
+///
+/// With the `serde` feature a pattern is its string (bytes when it is not UTF-8),
+/// checked when read.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pattern {
     /// The pattern's bytes exactly as given; at most [`Pattern::MAX_LEN`] long.

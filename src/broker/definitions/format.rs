@@ -1,0 +1,1013 @@
+//! The definitions file format: serde types for RabbitMQ's definitions JSON, read by
+//! [`read`] and written through [`Export`].
+//!
+//! Owns the shape of the file: its sections and objects with RabbitMQ's field names,
+//! each field's JSON type and the message for a wrong one, the checks that need nothing
+//! but the value itself (name lengths, exchange, destination and queue types), which
+//! fields are required, the keys an object has that its type does not know, the
+//! conversion of `arguments` between JSON and [`FieldTable`], and the export's field
+//! order.
+//!
+//! May not touch the broker: nothing here reads broker state or declares anything.
+//! Checks that need the broker or another part of the file (vhost references, reserved
+//! names, queue arguments, the ends of a binding) are `plan`'s.
+//!
+//! # How a wrong value is named
+//!
+//! [`read`] parses twice. First into nothing, only to learn that the text is JSON
+//! within serde_json's recursion limit (128): a failure there is
+//! [`DefinitionsError::Json`], whatever the document's shape. Then into the typed
+//! [`Document`] through `serde_path_to_error`, which records where deserialising
+//! stopped (`queues[3].arguments`). The leaf types below read every JSON kind
+//! themselves (`deserialize_any`) and fail with this crate's own message ("expected a
+//! boolean"); the path and that message make [`DefinitionsError::Invalid`]. Required
+//! fields are `Option`s that a present `null` does not fill ([`present`]), so that
+//! `"durable": null` is "expected a boolean" and an absent one is "missing", with the
+//! field in the path either way ([`required`]).
+//!
+//! Type errors are found in document order, before any check of `plan`: a file with a
+//! wrong type anywhere fails on that, even if an earlier object names an unknown vhost.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_path_to_error::Segment;
+
+use super::{DefinitionsError, Res, invalid};
+use crate::{ExchangeKind, FieldTable, FieldValue, MAX_NAME_LEN};
+
+/// The RabbitMQ release whose definitions format the export follows.
+pub(super) const RABBITMQ_FORMAT_VERSION: &str = "3.10.8";
+
+// ----- reading -----
+
+/// Reads definitions JSON into the typed [`Document`].
+///
+/// # Errors
+///
+/// [`DefinitionsError::Json`] for text that is not JSON or nests deeper than 128;
+/// [`DefinitionsError::Invalid`] for JSON of the wrong shape, with the place.
+pub(super) fn read(json: &str) -> Res<Document> {
+    serde_json::from_str::<Syntax>(json).map_err(|e| DefinitionsError::Json {
+        message: e.to_string(),
+    })?;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let mut track = serde_path_to_error::Track::new();
+    match Root::deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track)) {
+        Ok(Root(document)) => Ok(document),
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            Err(invalid(path_text(&track.path()), message_of(&e)))
+        }
+        // Not reached: the first pass parsed the same text.
+        Err(e) => Err(DefinitionsError::Json {
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// `queues[3].arguments.x-max-length`; empty for the whole document.
+fn path_text(path: &serde_path_to_error::Path) -> String {
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
+}
+
+/// serde_json's message without the position it appends (the path says where).
+fn message_of(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&at) {
+        Some(message) => message.to_owned(),
+        None => text,
+    }
+}
+
+/// A required field's value, or `{object}.{field}: missing`.
+pub(super) fn required<T>(value: Option<T>, object: &str, field: &str) -> Res<T> {
+    value.ok_or_else(|| invalid(format!("{object}.{field}"), "missing"))
+}
+
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option` field: a present
+/// value is read as `T` (so `null` is a wrong type, not `None`); an absent one is `None`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Any JSON, read through `deserialize_any` at every level so that serde_json's
+/// recursion limit applies (its way of skipping a value has none).
+struct Syntax;
+
+impl<'de> Deserialize<'de> for Syntax {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Syntax, D::Error> {
+        d.deserialize_any(SyntaxVisitor)
+    }
+}
+
+struct SyntaxVisitor;
+
+impl<'de> Visitor<'de> for SyntaxVisitor {
+    type Value = Syntax;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Syntax, A::Error> {
+        while seq.next_element::<Syntax>()?.is_some() {}
+        Ok(Syntax)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Syntax, A::Error> {
+        while map.next_entry::<IgnoredAny, Syntax>()?.is_some() {}
+        Ok(Syntax)
+    }
+}
+
+// ----- the leaf types: each reads every JSON kind itself -----
+
+/// A JSON value's kind, as messages name it ("found an array").
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Null,
+    Boolean,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Null => "null",
+            Kind::Boolean => "a boolean",
+            Kind::Number => "a number",
+            Kind::String => "a string",
+            Kind::Array => "an array",
+            Kind::Object => "an object",
+        })
+    }
+}
+
+/// A type read from any JSON kind: it overrides the kinds it takes; every other kind
+/// fails with [`wrong`](Leaf::wrong)'s message.
+trait Leaf<'de>: Sized {
+    /// The message for a value of kind `found`: "expected a boolean".
+    fn wrong(found: Kind) -> String;
+
+    fn boolean<E: de::Error>(_: bool) -> Result<Self, E> {
+        Err(E::custom(Self::wrong(Kind::Boolean)))
+    }
+
+    fn signed<E: de::Error>(_: i64) -> Result<Self, E> {
+        Err(E::custom(Self::wrong(Kind::Number)))
+    }
+
+    fn unsigned<E: de::Error>(_: u64) -> Result<Self, E> {
+        Err(E::custom(Self::wrong(Kind::Number)))
+    }
+
+    fn float<E: de::Error>(_: f64) -> Result<Self, E> {
+        Err(E::custom(Self::wrong(Kind::Number)))
+    }
+
+    fn string<E: de::Error>(_: &str) -> Result<Self, E> {
+        Err(E::custom(Self::wrong(Kind::String)))
+    }
+
+    fn null<E: de::Error>() -> Result<Self, E> {
+        Err(E::custom(Self::wrong(Kind::Null)))
+    }
+
+    fn array<A: SeqAccess<'de>>(_: A) -> Result<Self, A::Error> {
+        Err(de::Error::custom(Self::wrong(Kind::Array)))
+    }
+
+    fn object<A: MapAccess<'de>>(_: A) -> Result<Self, A::Error> {
+        Err(de::Error::custom(Self::wrong(Kind::Object)))
+    }
+}
+
+/// Reads a [`Leaf`] (its `Deserialize`).
+fn leaf<'de, D: Deserializer<'de>, T: Leaf<'de>>(d: D) -> Result<T, D::Error> {
+    d.deserialize_any(LeafVisitor(PhantomData))
+}
+
+struct LeafVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Leaf<'de>> Visitor<'de> for LeafVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only for kinds JSON does not have: each JSON kind has its method below.
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        T::boolean(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        T::signed(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        T::unsigned(v)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        T::float(v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::string(v)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        T::null()
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        T::null()
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        T::array(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::object(map)
+    }
+}
+
+/// Implements `Deserialize` for [`Leaf`] types.
+macro_rules! deserialize_leaf {
+    ($($ty:ident $(<$p:ident>)?),* $(,)?) => {$(
+        impl<'de $(, $p: Deserialize<'de>)?> Deserialize<'de> for $ty $(<$p>)? {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                leaf(d)
+            }
+        }
+    )*};
+}
+
+deserialize_leaf!(
+    Root,
+    Object<T>,
+    Section<T>,
+    Flag,
+    Name,
+    ExchangeType,
+    QueueType,
+    DestinationType,
+    Arguments,
+    Json,
+    Shape,
+);
+
+/// The document: a JSON object.
+struct Root(Document);
+
+impl<'de> Leaf<'de> for Root {
+    fn wrong(found: Kind) -> String {
+        format!("expected a JSON object, found {found}")
+    }
+
+    fn object<A: MapAccess<'de>>(map: A) -> Result<Root, A::Error> {
+        Document::deserialize(MapAccessDeserializer::new(map)).map(Root)
+    }
+}
+
+/// An element of a section: a JSON object read as the derived `T`.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Leaf<'de> for Object<T> {
+    fn wrong(found: Kind) -> String {
+        format!("expected an object, found {found}")
+    }
+
+    fn object<A: MapAccess<'de>>(map: A) -> Result<Object<T>, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(Object)
+    }
+}
+
+/// A section the broker reads: an array of objects (absent: empty).
+#[derive(Debug)]
+pub(super) struct Section<T>(pub(super) Vec<T>);
+
+impl<T> Default for Section<T> {
+    fn default() -> Section<T> {
+        Section(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Leaf<'de> for Section<T> {
+    fn wrong(found: Kind) -> String {
+        format!("expected an array, found {found}")
+    }
+
+    fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Section<T>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Object(v)) = seq.next_element::<Object<T>>()? {
+            out.push(v);
+        }
+        Ok(Section(out))
+    }
+}
+
+/// A boolean field.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Flag(pub(super) bool);
+
+impl Leaf<'_> for Flag {
+    fn wrong(_: Kind) -> String {
+        "expected a boolean".into()
+    }
+
+    fn boolean<E: de::Error>(v: bool) -> Result<Flag, E> {
+        Ok(Flag(v))
+    }
+}
+
+/// A name, vhost or routing key: a string of at most 255 bytes (an AMQP short string).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Name(pub(super) String);
+
+impl Leaf<'_> for Name {
+    fn wrong(_: Kind) -> String {
+        "expected a string".into()
+    }
+
+    fn string<E: de::Error>(v: &str) -> Result<Name, E> {
+        if v.len() > MAX_NAME_LEN {
+            return Err(E::custom(format!("longer than {MAX_NAME_LEN} bytes")));
+        }
+        Ok(Name(v.to_owned()))
+    }
+}
+
+/// An exchange's `type`: one of the four kinds.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ExchangeType(pub(super) ExchangeKind);
+
+impl Leaf<'_> for ExchangeType {
+    fn wrong(_: Kind) -> String {
+        "expected a string".into()
+    }
+
+    fn string<E: de::Error>(v: &str) -> Result<ExchangeType, E> {
+        v.parse()
+            .map(ExchangeType)
+            .map_err(|_| E::custom(format!("unknown exchange type '{v}'")))
+    }
+}
+
+/// A queue's `type`, which RabbitMQ's exports write beside the arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum QueueType {
+    /// `classic`.
+    Classic,
+    /// `quorum`: the same as the argument `x-queue-type: quorum`.
+    Quorum,
+}
+
+impl Leaf<'_> for QueueType {
+    fn wrong(_: Kind) -> String {
+        "expected a string".into()
+    }
+
+    fn string<E: de::Error>(v: &str) -> Result<QueueType, E> {
+        match v {
+            "classic" => Ok(QueueType::Classic),
+            "quorum" => Ok(QueueType::Quorum),
+            "stream" => Err(E::custom(
+                "streams are not supported by trackswitch (classic and quorum queues are)",
+            )),
+            other => Err(E::custom(format!("unsupported queue type '{other}'"))),
+        }
+    }
+}
+
+/// A binding's `destination_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DestinationType {
+    /// `queue`.
+    Queue,
+    /// `exchange`.
+    Exchange,
+}
+
+impl DestinationType {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            DestinationType::Queue => "queue",
+            DestinationType::Exchange => "exchange",
+        }
+    }
+}
+
+impl Serialize for DestinationType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl Leaf<'_> for DestinationType {
+    fn wrong(_: Kind) -> String {
+        "expected a string".into()
+    }
+
+    fn string<E: de::Error>(v: &str) -> Result<DestinationType, E> {
+        match v {
+            "queue" => Ok(DestinationType::Queue),
+            "exchange" => Ok(DestinationType::Exchange),
+            other => Err(E::custom(format!(
+                "expected 'queue' or 'exchange', found '{other}'"
+            ))),
+        }
+    }
+}
+
+/// `arguments`: a JSON object as a [`FieldTable`] (absent: empty), both directions.
+///
+/// Reading: integers become `LongLongInt` (above `i64`: `LongLongUInt`), other numbers
+/// `Double`, strings `LongString`, booleans `Boolean`, arrays `Array`, objects `Table`,
+/// `null` `Void`. Entries are sorted by name, and a repeated name keeps its last value
+/// (as the hand-written reader this replaced did).
+///
+/// Writing: every integer width and timestamps as JSON integers, floats and decimals
+/// as numbers (NaN and infinities as `null`), strings and byte arrays as strings (bytes
+/// that are not UTF-8 replaced by U+FFFD), `Void` as `null`; entries sorted by name,
+/// the last of a repeated name (the one lookups see).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Arguments(pub(super) FieldTable);
+
+impl<'de> Leaf<'de> for Arguments {
+    fn wrong(_: Kind) -> String {
+        "expected an object".into()
+    }
+
+    fn object<A: MapAccess<'de>>(map: A) -> Result<Arguments, A::Error> {
+        json_table(map).map(Arguments)
+    }
+}
+
+impl Serialize for Arguments {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        TableOut(&self.0).serialize(s)
+    }
+}
+
+/// The entries of a JSON object, sorted, the last of a repeated name kept.
+fn json_table<'de, A: MapAccess<'de>>(mut map: A) -> Result<FieldTable, A::Error> {
+    let mut entries = BTreeMap::new();
+    while let Some((k, Json(v))) = map.next_entry::<String, Json>()? {
+        entries.insert(k, v);
+    }
+    Ok(entries.into_iter().collect())
+}
+
+/// Any JSON value as a [`FieldValue`] (see [`Arguments`]). Recursion is bounded by
+/// serde_json's limit (128), checked again by [`read`]'s first pass.
+struct Json(FieldValue);
+
+impl<'de> Leaf<'de> for Json {
+    // Every JSON kind is a field value; this is for none.
+    fn wrong(found: Kind) -> String {
+        format!("unexpected {found}")
+    }
+
+    fn boolean<E: de::Error>(v: bool) -> Result<Json, E> {
+        Ok(Json(FieldValue::Boolean(v)))
+    }
+
+    fn signed<E: de::Error>(v: i64) -> Result<Json, E> {
+        Ok(Json(FieldValue::LongLongInt(v)))
+    }
+
+    fn unsigned<E: de::Error>(v: u64) -> Result<Json, E> {
+        Ok(Json(match i64::try_from(v) {
+            Ok(i) => FieldValue::LongLongInt(i),
+            Err(_) => FieldValue::LongLongUInt(v),
+        }))
+    }
+
+    fn float<E: de::Error>(v: f64) -> Result<Json, E> {
+        Ok(Json(FieldValue::Double(v)))
+    }
+
+    fn string<E: de::Error>(v: &str) -> Result<Json, E> {
+        Ok(Json(FieldValue::from(v)))
+    }
+
+    fn null<E: de::Error>() -> Result<Json, E> {
+        Ok(Json(FieldValue::Void))
+    }
+
+    fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Json, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Json(v)) = seq.next_element::<Json>()? {
+            out.push(v);
+        }
+        Ok(Json(FieldValue::Array(out)))
+    }
+
+    fn object<A: MapAccess<'de>>(map: A) -> Result<Json, A::Error> {
+        json_table(map).map(|t| Json(FieldValue::Table(t)))
+    }
+}
+
+/// A value read only for its shape: an ignored section (users, policies, ...), whose
+/// entries the warning counts, or a vhost's `limits`, of which the warning says whether
+/// any is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shape {
+    /// An array of this many entries.
+    Array(usize),
+    /// An object of this many entries.
+    Object(usize),
+    /// A string, number, boolean or `null`.
+    Scalar,
+}
+
+impl Shape {
+    /// Whether it holds anything: not an empty array or object.
+    pub(super) fn is_set(self) -> bool {
+        !matches!(self, Shape::Array(0) | Shape::Object(0))
+    }
+}
+
+impl<'de> Leaf<'de> for Shape {
+    // Every JSON kind is taken; this is for none.
+    fn wrong(found: Kind) -> String {
+        format!("unexpected {found}")
+    }
+
+    fn boolean<E: de::Error>(_: bool) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn signed<E: de::Error>(_: i64) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn unsigned<E: de::Error>(_: u64) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn float<E: de::Error>(_: f64) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn string<E: de::Error>(_: &str) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn null<E: de::Error>() -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+
+    fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Shape, A::Error> {
+        let mut n = 0;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            n += 1;
+        }
+        Ok(Shape::Array(n))
+    }
+
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Shape, A::Error> {
+        let mut n = 0;
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+            n += 1;
+        }
+        Ok(Shape::Object(n))
+    }
+}
+
+// ----- the document, read -----
+
+/// A definitions file, read. Sections the broker has no equivalent for and unknown ones
+/// land in `other`, by name.
+#[derive(Debug, Deserialize)]
+pub(super) struct Document {
+    #[serde(default)]
+    pub(super) vhosts: Section<Vhost>,
+    #[serde(default)]
+    pub(super) exchanges: Section<Exchange>,
+    #[serde(default)]
+    pub(super) queues: Section<Queue>,
+    #[serde(default)]
+    pub(super) bindings: Section<Binding>,
+    // Read only for their version strings; any value is accepted.
+    #[serde(default, rename = "rabbit_version")]
+    _rabbit_version: IgnoredAny,
+    #[serde(default, rename = "rabbitmq_version")]
+    _rabbitmq_version: IgnoredAny,
+    #[serde(default, rename = "product_name")]
+    _product_name: IgnoredAny,
+    #[serde(default, rename = "product_version")]
+    _product_version: IgnoredAny,
+    /// Every other top-level key, sorted.
+    #[serde(flatten)]
+    pub(super) other: BTreeMap<String, Shape>,
+}
+
+/// An entry of `vhosts`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Vhost {
+    #[serde(default, deserialize_with = "present")]
+    pub(super) name: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) limits: Option<Shape>,
+    // What RabbitMQ writes about a vhost that the broker has no use for.
+    #[serde(default, rename = "metadata")]
+    _metadata: IgnoredAny,
+    #[serde(default, rename = "description")]
+    _description: IgnoredAny,
+    #[serde(default, rename = "tags")]
+    _tags: IgnoredAny,
+    #[serde(default, rename = "tracing")]
+    _tracing: IgnoredAny,
+    #[serde(default, rename = "default_queue_type")]
+    _default_queue_type: IgnoredAny,
+    /// Unknown fields, sorted.
+    #[serde(flatten)]
+    pub(super) unknown: BTreeMap<String, IgnoredAny>,
+}
+
+/// An entry of `exchanges`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Exchange {
+    #[serde(default, deserialize_with = "present")]
+    pub(super) name: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) vhost: Option<Name>,
+    #[serde(default, deserialize_with = "present", rename = "type")]
+    pub(super) kind: Option<ExchangeType>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) durable: Option<Flag>,
+    #[serde(default)]
+    pub(super) auto_delete: Flag,
+    #[serde(default)]
+    pub(super) internal: Flag,
+    #[serde(default)]
+    pub(super) arguments: Arguments,
+    /// Unknown fields, sorted.
+    #[serde(flatten)]
+    pub(super) unknown: BTreeMap<String, IgnoredAny>,
+}
+
+/// An entry of `queues`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Queue {
+    #[serde(default, deserialize_with = "present")]
+    pub(super) name: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) vhost: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) durable: Option<Flag>,
+    #[serde(default)]
+    pub(super) auto_delete: Flag,
+    #[serde(default)]
+    pub(super) arguments: Arguments,
+    #[serde(default, deserialize_with = "present", rename = "type")]
+    pub(super) kind: Option<QueueType>,
+    /// Unknown fields, sorted.
+    #[serde(flatten)]
+    pub(super) unknown: BTreeMap<String, IgnoredAny>,
+}
+
+/// An entry of `bindings`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Binding {
+    #[serde(default, deserialize_with = "present")]
+    pub(super) source: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) vhost: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) destination: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) destination_type: Option<DestinationType>,
+    #[serde(default)]
+    pub(super) routing_key: Name,
+    #[serde(default)]
+    pub(super) arguments: Arguments,
+    // RabbitMQ's identity of a binding (routing key and arguments hashed).
+    #[serde(default, rename = "properties_key")]
+    _properties_key: IgnoredAny,
+    /// Unknown fields, sorted.
+    #[serde(flatten)]
+    pub(super) unknown: BTreeMap<String, IgnoredAny>,
+}
+
+// ----- the document, written -----
+
+/// A definitions file to write. `Serialize` writes fields in declaration order, which
+/// here is alphabetical, as RabbitMQ's management API writes them.
+#[derive(Debug, Serialize)]
+pub(super) struct Export {
+    pub(super) bindings: Vec<BindingOut>,
+    pub(super) exchanges: Vec<ExchangeOut>,
+    global_parameters: Empty,
+    parameters: Empty,
+    permissions: Empty,
+    policies: Empty,
+    product_name: &'static str,
+    product_version: &'static str,
+    pub(super) queues: Vec<QueueOut>,
+    rabbit_version: &'static str,
+    rabbitmq_version: &'static str,
+    topic_permissions: Empty,
+    users: Empty,
+    pub(super) vhosts: Vec<VhostOut>,
+}
+
+impl Export {
+    /// No objects; the versions filled in, the sections without an equivalent empty.
+    pub(super) fn new() -> Export {
+        Export {
+            bindings: Vec::new(),
+            exchanges: Vec::new(),
+            global_parameters: Empty,
+            parameters: Empty,
+            permissions: Empty,
+            policies: Empty,
+            product_name: "trackswitch",
+            product_version: env!("CARGO_PKG_VERSION"),
+            queues: Vec::new(),
+            rabbit_version: RABBITMQ_FORMAT_VERSION,
+            rabbitmq_version: RABBITMQ_FORMAT_VERSION,
+            topic_permissions: Empty,
+            users: Empty,
+            vhosts: Vec::new(),
+        }
+    }
+
+    /// The file, pretty-printed.
+    pub(super) fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .expect("the export has string keys and no fallible Serialize impl")
+    }
+}
+
+/// A section written empty: `[]`.
+#[derive(Debug)]
+struct Empty;
+
+impl Serialize for Empty {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_seq(Some(0))?.end()
+    }
+}
+
+/// A vhost to write.
+#[derive(Debug, Serialize)]
+pub(super) struct VhostOut {
+    pub(super) name: String,
+}
+
+/// An exchange to write.
+#[derive(Debug, Serialize)]
+pub(super) struct ExchangeOut {
+    pub(super) arguments: Arguments,
+    pub(super) auto_delete: bool,
+    pub(super) durable: bool,
+    pub(super) internal: bool,
+    pub(super) name: String,
+    #[serde(rename = "type")]
+    pub(super) kind: ExchangeKind,
+    pub(super) vhost: String,
+}
+
+/// A queue to write.
+#[derive(Debug, Serialize)]
+pub(super) struct QueueOut {
+    pub(super) arguments: Arguments,
+    pub(super) auto_delete: bool,
+    pub(super) durable: bool,
+    pub(super) name: String,
+    pub(super) vhost: String,
+}
+
+/// A binding to write.
+#[derive(Debug, Serialize)]
+pub(super) struct BindingOut {
+    pub(super) arguments: Arguments,
+    pub(super) destination: String,
+    pub(super) destination_type: DestinationType,
+    pub(super) routing_key: String,
+    pub(super) source: String,
+    pub(super) vhost: String,
+}
+
+impl BindingOut {
+    /// The export's order of bindings: by source, destination type, destination,
+    /// routing key, then the arguments as compact JSON.
+    pub(super) fn sort_key(&self) -> (String, &'static str, String, String, String) {
+        (
+            self.source.clone(),
+            self.destination_type.as_str(),
+            self.destination.clone(),
+            self.routing_key.clone(),
+            serde_json::to_string(&self.arguments)
+                .expect("arguments have string keys and no fallible Serialize impl"),
+        )
+    }
+}
+
+/// A field table as a JSON object (see [`Arguments`]).
+struct TableOut<'a>(&'a FieldTable);
+
+impl Serialize for TableOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Later duplicates replace earlier ones, as lookups see them.
+        let entries: BTreeMap<&str, &FieldValue> = self.0.iter().collect();
+        let mut map = s.serialize_map(Some(entries.len()))?;
+        for (k, v) in entries {
+            map.serialize_entry(k, &ValueOut(v))?;
+        }
+        map.end()
+    }
+}
+
+/// A field value as JSON (see [`Arguments`]).
+struct ValueOut<'a>(&'a FieldValue);
+
+impl Serialize for ValueOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        fn float<S: Serializer>(s: S, v: f64) -> Result<S::Ok, S::Error> {
+            if v.is_finite() {
+                s.serialize_f64(v)
+            } else {
+                s.serialize_unit()
+            }
+        }
+        match self.0 {
+            FieldValue::Boolean(b) => s.serialize_bool(*b),
+            FieldValue::ShortShortInt(n) => s.serialize_i64((*n).into()),
+            FieldValue::ShortShortUInt(n) => s.serialize_u64((*n).into()),
+            FieldValue::ShortInt(n) => s.serialize_i64((*n).into()),
+            FieldValue::ShortUInt(n) => s.serialize_u64((*n).into()),
+            FieldValue::LongInt(n) => s.serialize_i64((*n).into()),
+            FieldValue::LongUInt(n) => s.serialize_u64((*n).into()),
+            FieldValue::LongLongInt(n) => s.serialize_i64(*n),
+            FieldValue::LongLongUInt(n) | FieldValue::Timestamp(n) => s.serialize_u64(*n),
+            FieldValue::Float(x) => float(s, f64::from(*x)),
+            FieldValue::Double(x) => float(s, *x),
+            FieldValue::Decimal { scale, value } => {
+                float(s, f64::from(*value) / 10f64.powi(i32::from(*scale)))
+            }
+            FieldValue::ShortString(v) => s.serialize_str(v),
+            FieldValue::LongString(b) | FieldValue::ByteArray(b) => {
+                s.serialize_str(&String::from_utf8_lossy(b))
+            }
+            FieldValue::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&ValueOut(v))?;
+                }
+                seq.end()
+            }
+            FieldValue::Table(t) => TableOut(t).serialize(s),
+            FieldValue::Void => s.serialize_unit(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to_json(v: &FieldValue) -> String {
+        serde_json::to_string(&ValueOut(v)).unwrap()
+    }
+
+    fn from_json(json: &str) -> FieldValue {
+        serde_json::from_str::<Json>(json).unwrap().0
+    }
+
+    #[test]
+    fn field_values_round_trip_through_json() {
+        let mut inner = FieldTable::new();
+        inner.insert("k", "v");
+        let values = [
+            FieldValue::LongLongInt(-3),
+            FieldValue::LongLongUInt(u64::MAX),
+            FieldValue::Double(1.5),
+            FieldValue::Boolean(true),
+            FieldValue::from("text"),
+            FieldValue::Void,
+            FieldValue::Array(vec![FieldValue::LongLongInt(1), FieldValue::from("a")]),
+            FieldValue::Table(inner),
+        ];
+        for v in values {
+            assert_eq!(from_json(&to_json(&v)), v, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn other_field_values_export_the_obvious_way() {
+        let cases = [
+            (FieldValue::ShortInt(-2), "-2"),
+            (FieldValue::LongUInt(7), "7"),
+            (FieldValue::Timestamp(9), "9"),
+            (FieldValue::Float(0.5), "0.5"),
+            (FieldValue::Double(f64::NAN), "null"),
+            (FieldValue::Float(f32::INFINITY), "null"),
+            (
+                FieldValue::Decimal {
+                    scale: 2,
+                    value: 150,
+                },
+                "1.5",
+            ),
+            (FieldValue::ShortString("s".into()), "\"s\""),
+            (FieldValue::ByteArray(vec![b'a', 0xff]), "\"a\u{fffd}\""),
+        ];
+        for (v, json) in cases {
+            assert_eq!(to_json(&v), json, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn json_objects_become_sorted_tables_the_last_duplicate_kept() {
+        let v = from_json(r#"{"b": 1, "a": {"y": 1, "x": 2, "y": 3}, "b": 2.5}"#);
+        let FieldValue::Table(t) = v else {
+            panic!("{v:?}")
+        };
+        let names: Vec<&str> = t.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(t.get("b"), Some(&FieldValue::Double(2.5)));
+        let Some(FieldValue::Table(a)) = t.get("a") else {
+            panic!("{t:?}")
+        };
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.get("y"), Some(&FieldValue::LongLongInt(3)));
+    }
+
+    /// The message is serde_json's `Display` without its position suffix; this guards
+    /// that suffix's form.
+    #[test]
+    fn messages_lose_only_their_position() {
+        let e = serde_json::from_str::<Flag>("\n  \"yes\"").unwrap_err();
+        assert_eq!((e.line(), e.column()), (2, 7));
+        assert_eq!(message_of(&e), "expected a boolean");
+    }
+
+    #[test]
+    fn the_export_order_is_alphabetical() {
+        let json = serde_json::to_string(&Export::new()).unwrap();
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"bindings":[],"exchanges":[],"global_parameters":[],"parameters":[],"permissions":[],"policies":[],"product_name":"trackswitch","product_version":"{version}","queues":[],"rabbit_version":"3.10.8","rabbitmq_version":"3.10.8","topic_permissions":[],"users":[],"vhosts":[]}}"#
+            )
+        );
+    }
+}
