@@ -1,12 +1,11 @@
-//! The definitions file format: serde types for RabbitMQ's definitions JSON, read by
-//! [`read`] and written through [`Export`].
+//! The definitions file format as read: serde types for RabbitMQ's definitions JSON,
+//! read by [`read`] (the written form is `export`'s).
 //!
 //! Owns the shape of the file: its sections and objects with RabbitMQ's field names,
 //! each field's JSON type and the message for a wrong one, the checks that need nothing
 //! but the value itself (name lengths, exchange, destination and queue types), which
-//! fields are required, the keys an object has that its type does not know, the
-//! conversion of `arguments` between JSON and [`FieldTable`], and the export's field
-//! order.
+//! fields are required, the keys an object has that its type does not know, and the
+//! conversion of `arguments` from JSON to [`FieldTable`].
 //!
 //! May not touch the broker: nothing here reads broker state or declares anything.
 //! Checks that need the broker or another part of the file (vhost references, reserved
@@ -34,7 +33,7 @@ use std::marker::PhantomData;
 
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_path_to_error::Segment;
 
@@ -497,12 +496,6 @@ impl<'de> Leaf<'de> for Arguments {
     }
 }
 
-impl Serialize for Arguments {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        TableOut(&self.0).serialize(s)
-    }
-}
-
 /// The entries of a JSON object, sorted, the last of a repeated name kept.
 fn json_table<'de, A: MapAccess<'de>>(mut map: A) -> Result<FieldTable, A::Error> {
     let mut entries = BTreeMap::new();
@@ -745,182 +738,9 @@ pub(super) struct Binding {
     pub(super) unknown: BTreeMap<String, IgnoredAny>,
 }
 
-// ----- the document, written -----
-
-/// A definitions file to write. `Serialize` writes fields in declaration order, which
-/// here is alphabetical, as RabbitMQ's management API writes them.
-#[derive(Debug, Serialize)]
-pub(super) struct Export {
-    pub(super) bindings: Vec<BindingOut>,
-    pub(super) exchanges: Vec<ExchangeOut>,
-    global_parameters: Empty,
-    parameters: Empty,
-    permissions: Empty,
-    policies: Empty,
-    product_name: &'static str,
-    product_version: &'static str,
-    pub(super) queues: Vec<QueueOut>,
-    rabbit_version: &'static str,
-    rabbitmq_version: &'static str,
-    topic_permissions: Empty,
-    users: Empty,
-    pub(super) vhosts: Vec<VhostOut>,
-}
-
-impl Export {
-    /// No objects; the versions filled in, the sections without an equivalent empty.
-    pub(super) fn new() -> Export {
-        Export {
-            bindings: Vec::new(),
-            exchanges: Vec::new(),
-            global_parameters: Empty,
-            parameters: Empty,
-            permissions: Empty,
-            policies: Empty,
-            product_name: "trackswitch",
-            product_version: env!("CARGO_PKG_VERSION"),
-            queues: Vec::new(),
-            rabbit_version: RABBITMQ_FORMAT_VERSION,
-            rabbitmq_version: RABBITMQ_FORMAT_VERSION,
-            topic_permissions: Empty,
-            users: Empty,
-            vhosts: Vec::new(),
-        }
-    }
-
-    /// The file, pretty-printed.
-    pub(super) fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
-            .expect("the export has string keys and no fallible Serialize impl")
-    }
-}
-
-/// A section written empty: `[]`.
-#[derive(Debug)]
-struct Empty;
-
-impl Serialize for Empty {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_seq(Some(0))?.end()
-    }
-}
-
-/// A vhost to write.
-#[derive(Debug, Serialize)]
-pub(super) struct VhostOut {
-    pub(super) name: String,
-}
-
-/// An exchange to write.
-#[derive(Debug, Serialize)]
-pub(super) struct ExchangeOut {
-    pub(super) arguments: Arguments,
-    pub(super) auto_delete: bool,
-    pub(super) durable: bool,
-    pub(super) internal: bool,
-    pub(super) name: String,
-    #[serde(rename = "type")]
-    pub(super) kind: ExchangeKind,
-    pub(super) vhost: String,
-}
-
-/// A queue to write.
-#[derive(Debug, Serialize)]
-pub(super) struct QueueOut {
-    pub(super) arguments: Arguments,
-    pub(super) auto_delete: bool,
-    pub(super) durable: bool,
-    pub(super) name: String,
-    pub(super) vhost: String,
-}
-
-/// A binding to write.
-#[derive(Debug, Serialize)]
-pub(super) struct BindingOut {
-    pub(super) arguments: Arguments,
-    pub(super) destination: String,
-    pub(super) destination_type: DestinationType,
-    pub(super) routing_key: String,
-    pub(super) source: String,
-    pub(super) vhost: String,
-}
-
-impl BindingOut {
-    /// The export's order of bindings: by source, destination type, destination,
-    /// routing key, then the arguments as compact JSON.
-    pub(super) fn sort_key(&self) -> (String, &'static str, String, String, String) {
-        (
-            self.source.clone(),
-            self.destination_type.as_str(),
-            self.destination.clone(),
-            self.routing_key.clone(),
-            serde_json::to_string(&self.arguments)
-                .expect("arguments have string keys and no fallible Serialize impl"),
-        )
-    }
-}
-
-/// A field table as a JSON object (see [`Arguments`]).
-struct TableOut<'a>(&'a FieldTable);
-
-impl Serialize for TableOut<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Later duplicates replace earlier ones, as lookups see them.
-        let entries: BTreeMap<&str, &FieldValue> = self.0.iter().collect();
-        let mut map = s.serialize_map(Some(entries.len()))?;
-        for (k, v) in entries {
-            map.serialize_entry(k, &ValueOut(v))?;
-        }
-        map.end()
-    }
-}
-
-/// A field value as JSON (see [`Arguments`]).
-struct ValueOut<'a>(&'a FieldValue);
-
-impl Serialize for ValueOut<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        fn float<S: Serializer>(s: S, v: f64) -> Result<S::Ok, S::Error> {
-            if v.is_finite() {
-                s.serialize_f64(v)
-            } else {
-                s.serialize_unit()
-            }
-        }
-        match self.0 {
-            FieldValue::Boolean(b) => s.serialize_bool(*b),
-            FieldValue::ShortShortInt(n) => s.serialize_i64((*n).into()),
-            FieldValue::ShortShortUInt(n) => s.serialize_u64((*n).into()),
-            FieldValue::ShortInt(n) => s.serialize_i64((*n).into()),
-            FieldValue::ShortUInt(n) => s.serialize_u64((*n).into()),
-            FieldValue::LongInt(n) => s.serialize_i64((*n).into()),
-            FieldValue::LongUInt(n) => s.serialize_u64((*n).into()),
-            FieldValue::LongLongInt(n) => s.serialize_i64(*n),
-            FieldValue::LongLongUInt(n) | FieldValue::Timestamp(n) => s.serialize_u64(*n),
-            FieldValue::Float(x) => float(s, f64::from(*x)),
-            FieldValue::Double(x) => float(s, *x),
-            FieldValue::Decimal { scale, value } => {
-                float(s, f64::from(*value) / 10f64.powi(i32::from(*scale)))
-            }
-            FieldValue::ShortString(v) => s.serialize_str(v),
-            FieldValue::LongString(b) | FieldValue::ByteArray(b) => {
-                s.serialize_str(&String::from_utf8_lossy(b))
-            }
-            FieldValue::Array(a) => {
-                let mut seq = s.serialize_seq(Some(a.len()))?;
-                for v in a {
-                    seq.serialize_element(&ValueOut(v))?;
-                }
-                seq.end()
-            }
-            FieldValue::Table(t) => TableOut(t).serialize(s),
-            FieldValue::Void => s.serialize_unit(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::export::{Export, ValueOut};
     use super::*;
 
     fn to_json(v: &FieldValue) -> String {

@@ -22,10 +22,12 @@ use std::fmt;
 
 use super::{Broker, BrokerError};
 
+mod export;
 mod format;
 mod plan;
 
-use format::{Arguments, BindingOut, DestinationType, ExchangeOut, Export, QueueOut, VhostOut};
+use export::{BindingOut, ExchangeOut, Export, QueueOut, VhostOut};
+use format::{Arguments, DestinationType};
 
 type Res<T> = Result<T, DefinitionsError>;
 
