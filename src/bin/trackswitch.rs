@@ -39,7 +39,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
 use trackswitch::{
     Destination, ExchangeKind, ExchangeOptions, FieldTable, PRECONDITION_FAILED, RouteResult,
     RoutingTable,
@@ -148,29 +148,59 @@ fn run_match(file: Option<&OsStr>) -> Result<(), Failure> {
     write_report(&report).map_err(|e| Failure::internal(format!("cannot write output: {e}")))
 }
 
-/// Prints the output object with its fields in the documented order (a `serde_json`
-/// map would sort them).
+/// Prints the output object (fields in declaration order, the documented one), spaced
+/// as Python's `json.dump` spaces the oracle's output.
 fn write_report(report: &Report) -> io::Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
-    let fields = [
-        ("matches", &report.matches),
-        ("rejected_patterns", &report.rejected_patterns),
-        ("rejected_keys", &report.rejected_keys),
-    ];
-    for (n, (name, value)) in fields.into_iter().enumerate() {
-        write!(out, "{}\"{name}\": ", if n == 0 { "{" } else { ", " })?;
-        serde_json::to_writer(&mut out, value)?;
-    }
-    writeln!(out, "}}")?;
+    report.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out,
+        PythonSpacing,
+    ))?;
+    writeln!(out)?;
     out.flush()
 }
 
-/// The answer of `match`: one entry per key in `matches`, refusals as
-/// `{"index", "error"}` objects.
+/// serde_json's compact output with Python's default separators, `", "` and `": "`.
+struct PythonSpacing;
+
+impl serde_json::ser::Formatter for PythonSpacing {
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+/// The answer of `match`: one entry per key in `matches` (`null` for a refused key),
+/// refusals as `{"index", "error"}` objects.
+#[derive(Serialize)]
 struct Report {
-    matches: Vec<Value>,
-    rejected_patterns: Vec<Value>,
-    rejected_keys: Vec<Value>,
+    matches: Vec<Option<Vec<usize>>>,
+    rejected_patterns: Vec<Rejected>,
+    rejected_keys: Vec<Rejected>,
+}
+
+/// A refused pattern or key.
+#[derive(Serialize)]
+struct Rejected {
+    index: usize,
+    error: String,
+}
+
+/// The `match` input as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    #[serde(default)]
+    exchange_type: Option<ExchangeKind>,
+    patterns: Vec<String>,
+    keys: Vec<String>,
 }
 
 /// A parsed `match` input.
@@ -187,39 +217,22 @@ impl Case {
     /// Parses the input JSON; the error is a one-line message.
     fn parse(input: &[u8]) -> Result<Case, String> {
         let (text, marker) = mask_lone_surrogates(input)?;
-        let value: Value =
-            serde_json::from_slice(&text).map_err(|e| format!("invalid JSON: {e}"))?;
-        let Value::Object(map) = value else {
-            return Err(
-                "invalid input: expected a JSON object with \"patterns\" and \"keys\"".into(),
-            );
-        };
-        if let Some(field) = map
-            .keys()
-            .find(|k| !matches!(k.as_str(), "exchange_type" | "patterns" | "keys"))
-        {
-            return Err(format!(
-                "invalid input: unknown field {field:?} (expected \"exchange_type\", \"patterns\", \"keys\")"
-            ));
-        }
-        let kind = match map.get("exchange_type") {
-            None => ExchangeKind::Topic,
-            Some(Value::String(s)) => match s.as_str() {
-                "topic" => ExchangeKind::Topic,
-                "direct" => ExchangeKind::Direct,
-                "fanout" => ExchangeKind::Fanout,
-                other => {
-                    return Err(format!(
-                        "invalid input: unknown exchange_type {other:?} (expected \"topic\", \"direct\" or \"fanout\")"
-                    ));
-                }
-            },
-            Some(_) => return Err("invalid input: \"exchange_type\" must be a string".into()),
+        let input: Input = serde_json::from_slice(&text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => format!("invalid input: {e}"),
+            _ => format!("invalid JSON: {e}"),
+        })?;
+        let kind = match input.exchange_type.unwrap_or(ExchangeKind::Topic) {
+            ExchangeKind::Headers => {
+                return Err(
+                    "invalid input: exchange_type \"headers\" cannot be matched by routing key (expected \"topic\", \"direct\" or \"fanout\")".into(),
+                );
+            }
+            kind => kind,
         };
         Ok(Case {
             kind,
-            patterns: string_list(&map, "patterns")?,
-            keys: string_list(&map, "keys")?,
+            patterns: input.patterns,
+            keys: input.keys,
             marker,
         })
     }
@@ -254,14 +267,20 @@ impl Case {
             }
             owner[id.index()] = Some(i);
             if let Some(error) = self.unencodable(pattern) {
-                rejected_patterns.push(json!({"index": i, "error": error}));
+                rejected_patterns.push(Rejected {
+                    index: i,
+                    error: error.into(),
+                });
                 continue;
             }
             match table.bind(EXCHANGE, Destination::Queue(&queue), pattern, &none) {
                 Ok(_) => {}
                 // 406: the broker refuses this binding key; 403/404 would be our bug.
                 Err(e) if e.reply_code() == PRECONDITION_FAILED => {
-                    rejected_patterns.push(json!({"index": i, "error": e.to_string()}));
+                    rejected_patterns.push(Rejected {
+                        index: i,
+                        error: e.to_string(),
+                    });
                 }
                 Err(e) => return Err(bug("binding", &e)),
             }
@@ -271,8 +290,11 @@ impl Case {
         let mut rejected_keys = Vec::new();
         for (k, key) in self.keys.iter().enumerate() {
             if let Some(error) = self.unencodable(key) {
-                rejected_keys.push(json!({"index": k, "error": error}));
-                matches.push(Value::Null);
+                rejected_keys.push(Rejected {
+                    index: k,
+                    error: error.into(),
+                });
+                matches.push(None);
                 continue;
             }
             match table.route_into(EXCHANGE, key, None, &mut routed) {
@@ -284,11 +306,14 @@ impl Case {
                         .collect::<Option<Vec<usize>>>()
                         .ok_or_else(|| bug("routing", &"reached a queue of no pattern"))?;
                     hits.sort_unstable();
-                    matches.push(Value::from(hits));
+                    matches.push(Some(hits));
                 }
                 Err(e) if e.reply_code() == PRECONDITION_FAILED => {
-                    rejected_keys.push(json!({"index": k, "error": e.to_string()}));
-                    matches.push(Value::Null);
+                    rejected_keys.push(Rejected {
+                        index: k,
+                        error: e.to_string(),
+                    });
+                    matches.push(None);
                 }
                 Err(e) => return Err(bug("routing", &e)),
             }
@@ -299,26 +324,6 @@ impl Case {
             rejected_keys,
         })
     }
-}
-
-/// The array of strings under `field`.
-fn string_list(map: &Map<String, Value>, field: &str) -> Result<Vec<String>, String> {
-    let Some(value) = map.get(field) else {
-        return Err(format!("invalid input: missing field {field:?}"));
-    };
-    let Value::Array(items) = value else {
-        return Err(format!(
-            "invalid input: {field:?} must be an array of strings"
-        ));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| match item {
-            Value::String(s) => Ok(s.clone()),
-            _ => Err(format!("invalid input: {field}[{i}] is not a string")),
-        })
-        .collect()
 }
 
 /// Makes JSON with lone surrogate escapes parseable, keeping track of where they were.
@@ -447,6 +452,12 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
         definitions: Option<String>,
     }
 
+    /// Whether a configuration file has a `users` key.
+    #[derive(serde::Deserialize)]
+    struct ListsUsers {
+        users: Option<serde::de::IgnoredAny>,
+    }
+
     pub(super) fn run(args: Args) -> Result<(), Failure> {
         let Args {
             listen,
@@ -463,8 +474,8 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
                 let text = read(path)?;
                 let config = ServerConfig::from_json(&text)
                     .map_err(|e| Failure::input(format!("{path}: {e}")))?;
-                let lists_users = serde_json::from_str::<serde_json::Value>(&text)
-                    .is_ok_and(|v| v.get("users").is_some());
+                let lists_users =
+                    serde_json::from_str::<ListsUsers>(&text).is_ok_and(|v| v.users.is_some());
                 (config, lists_users)
             }
             None => (ServerConfig::default(), false),
