@@ -95,16 +95,11 @@ pub fn hash_password(password: &str, salt: [u8; 4]) -> String {
     base64_encode(&out)
 }
 
-/// Four bytes from the standard library's per-process random hash keys and the clock.
+/// Four bytes from the operating system's random source (RabbitMQ's salt length).
 fn random_salt() -> [u8; 4] {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    h.write_u128(now);
-    let v = h.finish();
-    [(v >> 24) as u8, (v >> 16) as u8, (v >> 8) as u8, v as u8]
+    let mut salt = [0u8; 4];
+    getrandom::fill(&mut salt).expect("the operating system's random source");
+    salt
 }
 
 /// The PLAIN response `[authzid] \0 user \0 password`.

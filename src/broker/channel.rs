@@ -103,24 +103,20 @@ impl fmt::Debug for ChannelShared {
     }
 }
 
-/// A random-looking name suffix (`amq.gen-...`, `amq.ctag-...`).
+/// A random name suffix (`amq.gen-...`, `amq.ctag-...`): 128 bits from the OS's
+/// random source in 22 characters of URL-safe base64, as RabbitMQ's.
 pub(crate) fn random_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::AtomicU64;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let state = std::collections::hash_map::RandomState::new();
-    let mut out = String::with_capacity(22);
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    for _ in 0..2 {
-        let mut h = state.build_hasher();
-        h.write_u64(COUNTER.fetch_add(1, Relaxed));
-        let mut x = h.finish();
-        for _ in 0..11 {
-            out.push(ALPHABET[(x & 63) as usize] as char);
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    let mut x = u128::from_le_bytes(bytes);
+    (0..22)
+        .map(|_| {
+            let c = ALPHABET[(x & 63) as usize] as char;
             x >>= 6;
-        }
-    }
-    out
+            c
+        })
+        .collect()
 }
 
 impl ChannelShared {
