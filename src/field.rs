@@ -356,7 +356,47 @@ pub struct FieldTable {
     entries: Vec<(String, FieldValue)>,
 }
 
+/// What the allocator spends on one heap block beyond its bytes (glibc's header and
+/// rounding, about 16 bytes): memory accounting charges it per allocation.
+pub(crate) const ALLOC_OVERHEAD: usize = 16;
+
+/// Heap bytes of a buffer of `capacity` bytes (none when empty).
+pub(crate) fn heap_of(capacity: usize) -> usize {
+    if capacity == 0 {
+        0
+    } else {
+        capacity + ALLOC_OVERHEAD
+    }
+}
+
+impl FieldValue {
+    /// Heap bytes this value owns (nested values included), for memory accounting.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            FieldValue::ShortString(s) => heap_of(s.capacity()),
+            FieldValue::LongString(v) | FieldValue::ByteArray(v) => heap_of(v.capacity()),
+            FieldValue::Array(items) => {
+                heap_of(items.capacity() * std::mem::size_of::<FieldValue>())
+                    + items.iter().map(FieldValue::heap_bytes).sum::<usize>()
+            }
+            FieldValue::Table(t) => t.heap_bytes(),
+            _ => 0,
+        }
+    }
+}
+
 impl FieldTable {
+    /// Heap bytes this table owns (names and nested values included), for memory
+    /// accounting.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        heap_of(self.entries.capacity() * std::mem::size_of::<(String, FieldValue)>())
+            + self
+                .entries
+                .iter()
+                .map(|(k, v)| heap_of(k.capacity()) + v.heap_bytes())
+                .sum::<usize>()
+    }
+
     /// An empty table.
     pub fn new() -> FieldTable {
         FieldTable::default()

@@ -15,6 +15,7 @@ use trackswitch::amqp::{Limits, ServerConfig};
 
 mod amqp_common;
 
+use amqp_common::LIMIT;
 use amqp_common::raw::*;
 
 fn config(watermark: u64) -> ServerConfig {
@@ -167,4 +168,67 @@ async fn unfinished_publishes_of_all_connections_share_the_watermark() {
     );
     stop.shutdown();
     let _ = task.await;
+}
+
+/// Finding 1 of issue 12: the watermark counts what a message holds, not its body
+/// alone. Empty bodies with 60 KB of headers block a publisher under a 1 MiB
+/// watermark after about 17 messages (body bytes alone never would), and 16-byte
+/// bodies long before 1 MiB of bodies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_and_bookkeeping_count_toward_the_watermark() {
+    for (what, headers, body, sent) in [
+        ("header-heavy", 60_000usize, 0usize, 40usize),
+        ("small-body", 0, 16, 10_000),
+    ] {
+        let (addr, broker, stop, task) = start(config(1 << 20)).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut bytes = handshake_blocked_capable(131_072, 0);
+        bytes.extend(channel_open(1));
+        bytes.extend(declare_queue(1, "q"));
+        s.write_all(&bytes).await.unwrap();
+        let mut got = Vec::new();
+        read_until(&mut s, &mut got, |fs| has(fs, 1, (50, 11))).await;
+        let table = (headers > 0).then(|| table(&[string_field("pad", &vec![b'h'; headers])]));
+        let mut bytes = Vec::new();
+        for _ in 0..sent {
+            bytes.extend(publish(
+                1,
+                "q",
+                table.as_deref(),
+                &vec![b'b'; body],
+                body as u64,
+            ));
+        }
+        // The server stops reading after the block, so write from another task.
+        let (mut rd, mut wr) = s.into_split();
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(&bytes).await;
+            wr
+        });
+        let mut buf = vec![0u8; 4096];
+        let blocked = tokio::time::timeout(LIMIT, async {
+            loop {
+                let n = tokio::io::AsyncReadExt::read(&mut rd, &mut buf)
+                    .await
+                    .unwrap();
+                assert!(n > 0, "{what}: the server closed the connection");
+                got.extend_from_slice(&buf[..n]);
+                if has(&frames(&got), 0, BLOCKED) {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(blocked.is_ok(), "{what}: no connection.blocked");
+        let used = broker.memory_used();
+        assert!(used >= 1 << 20, "{what}: {used} bytes counted");
+        let queued = broker.queues("/").unwrap()[0].ready;
+        assert!(
+            (queued as usize) < sent / 2,
+            "{what}: {queued} of {sent} messages taken under a 1 MiB watermark"
+        );
+        writer.abort();
+        stop.shutdown();
+        let _ = task.await;
+    }
 }

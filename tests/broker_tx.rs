@@ -193,6 +193,8 @@ fn c_t01_closing_discards_held_work_and_requeues_held_deliveries() {
         ("m".into(), true)
     );
     assert!(other.get("q", true).unwrap().is_none());
+    // Deliveries hold their message until they are dropped.
+    drop((d, again));
     assert_eq!(broker.memory_used(), 0);
 }
 

@@ -63,7 +63,11 @@ impl DeadLetter {
     /// The message as it is dead-lettered: `x-death` updated (one entry per
     /// (queue, reason), most recent first, with a count), `x-first-death-*` set once,
     /// `x-last-death-*` updated, `expiration` moved into the entry.
-    pub(crate) fn message(&self, now_seconds: u64) -> Stored {
+    pub(crate) fn message(
+        &self,
+        now_seconds: u64,
+        memory: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Stored {
         let old = &self.msg;
         let mut message = old.message.clone();
         let props = &mut message.properties;
@@ -145,16 +149,18 @@ impl DeadLetter {
             Some(k) => k.as_str().into(),
             None => old.routing_key.clone(),
         };
-        Stored {
-            exchange: self.exchange.as_str().into(),
+        // A new routing key replaces every original key, BCC included.
+        let bcc = match &self.routing_key {
+            Some(_) => None,
+            None => old.bcc.clone(),
+        };
+        Stored::new(
+            self.exchange.as_str().into(),
             routing_key,
             message,
-            // A new routing key replaces every original key, BCC included.
-            bcc: match &self.routing_key {
-                Some(_) => None,
-                None => old.bcc.clone(),
-            },
-        }
+            bcc,
+            memory,
+        )
     }
 }
 

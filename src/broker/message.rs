@@ -1,10 +1,13 @@
 //! Messages: [`Message`] (properties and body) as published and delivered.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
 use crate::FieldTable;
+use crate::field::heap_of;
 use crate::small::SmallBytes;
 
 /// The 14 basic properties of an AMQP 0-9-1 message (class `basic`), all optional.
@@ -126,6 +129,65 @@ impl std::fmt::Debug for Name {
     }
 }
 
+/// A message's charge on the broker's memory count: added when the stored message is
+/// made, taken back when the last queue, delivery or return holding it lets go.
+#[derive(Debug)]
+pub(crate) struct Charge {
+    memory: Arc<AtomicU64>,
+    bytes: u64,
+}
+
+impl Charge {
+    pub(crate) fn new(memory: &Arc<AtomicU64>, bytes: u64) -> Charge {
+        memory.fetch_add(bytes, Relaxed);
+        Charge {
+            memory: Arc::clone(memory),
+            bytes,
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.memory.fetch_sub(self.bytes, Relaxed);
+    }
+}
+
+impl Properties {
+    /// Heap bytes the properties own (strings, headers), for memory accounting.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let s = |v: &Option<String>| v.as_ref().map_or(0, |s| heap_of(s.capacity()));
+        s(&self.content_type)
+            + s(&self.content_encoding)
+            + self.headers.as_ref().map_or(0, FieldTable::heap_bytes)
+            + s(&self.correlation_id)
+            + s(&self.reply_to)
+            + s(&self.expiration)
+            + s(&self.message_id)
+            + s(&self.kind)
+            + s(&self.user_id)
+            + s(&self.app_id)
+            + s(&self.cluster_id)
+    }
+}
+
+impl Message {
+    /// What the message holds in memory: its body (with the shared buffer's control
+    /// block) and its properties' heap.
+    pub(crate) fn footprint(&self) -> u64 {
+        // A `Bytes` shared between queues keeps a small control block beside the body.
+        const SHARED_BYTES: usize = 32;
+        (heap_of(self.body.len()) + SHARED_BYTES + self.properties.heap_bytes()) as u64
+    }
+}
+
+/// What a stored message costs beyond its message's footprint: its own allocation
+/// (`Arc` counts included) and its names' spill to the heap.
+fn stored_overhead(exchange: &Name, routing_key: &Name) -> u64 {
+    let spill = |n: &Name| if n.len() > 22 { heap_of(n.len()) } else { 0 };
+    (heap_of(std::mem::size_of::<Stored>() + 16) + spill(exchange) + spill(routing_key)) as u64
+}
+
 /// A message as stored in queues: shared by every queue it was routed to.
 #[derive(Debug)]
 pub(crate) struct Stored {
@@ -138,11 +200,36 @@ pub(crate) struct Stored {
     /// its keys still route the message when it is dead-lettered with its original
     /// keys (as RabbitMQ does).
     pub(crate) bcc: Option<Box<crate::FieldValue>>,
+    /// Its charge on the broker's memory count; see [`Stored::new`].
+    charge: Charge,
 }
 
 pub(crate) type StoredRef = Arc<Stored>;
 
 impl Stored {
+    /// A stored message, charged on `memory` for all it holds: the message's footprint,
+    /// the names, the `BCC` header and the stored message's own allocation.
+    pub(crate) fn new(
+        exchange: Name,
+        routing_key: Name,
+        message: Message,
+        bcc: Option<Box<crate::FieldValue>>,
+        memory: &Arc<AtomicU64>,
+    ) -> Stored {
+        let bytes = message.footprint()
+            + stored_overhead(&exchange, &routing_key)
+            + bcc.as_ref().map_or(0, |b| {
+                heap_of(std::mem::size_of::<crate::FieldValue>()) as u64 + b.heap_bytes() as u64
+            });
+        Stored {
+            exchange,
+            routing_key,
+            message,
+            bcc,
+            charge: Charge::new(memory, bytes),
+        }
+    }
+
     /// A copy with the `x-delivery-count` header a quorum queue adds to a message
     /// that came back `count` times (the body is shared, not copied).
     pub(crate) fn with_delivery_count(&self, count: u32) -> Stored {
@@ -155,11 +242,16 @@ impl Stored {
                 "x-delivery-count",
                 crate::FieldValue::LongInt(i32::try_from(count).unwrap_or(i32::MAX)),
             );
+        // The body is shared with the original: only the copy's properties and its
+        // own allocation are new.
+        let bytes = message.properties.heap_bytes() as u64
+            + stored_overhead(&self.exchange, &self.routing_key);
         Stored {
             exchange: self.exchange.clone(),
             routing_key: self.routing_key.clone(),
             message,
             bcc: self.bcc.clone(),
+            charge: Charge::new(&self.charge.memory, bytes),
         }
     }
 }

@@ -359,8 +359,26 @@ impl Broker {
         self.inner.max_message_size
     }
 
-    /// Body bytes held by all queues (ready and unacked) and by uncommitted
-    /// transactions: what a memory watermark compares.
+    /// Bytes the broker's messages hold: each message once, however many queues hold
+    /// it (its body, properties and headers, its names, its own allocation), plus the
+    /// bookkeeping of each queue entry (ready and unacked), plus uncommitted
+    /// transactions' publishes. What a memory watermark compares; the server adds the
+    /// bodies of unfinished publishes.
+    ///
+    /// ```
+    /// use trackswitch::broker::{Broker, Message, PublishOptions, QueueDeclare};
+    ///
+    /// let broker = Broker::new();
+    /// let conn = broker.connect_default();
+    /// let ch = conn.open_channel()?;
+    /// ch.queue_declare("q", &QueueDeclare::default())?;
+    /// ch.publish("", "q", Message::new(vec![0u8; 1000]), PublishOptions::default())?;
+    /// let used = broker.memory_used();
+    /// assert!(used > 1000, "the body and then some");
+    /// ch.queue_purge("q")?;
+    /// assert_eq!(broker.memory_used(), 0);
+    /// # Ok::<(), trackswitch::broker::BrokerError>(())
+    /// ```
     pub fn memory_used(&self) -> u64 {
         self.inner.memory.load(Relaxed)
     }

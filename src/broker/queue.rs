@@ -43,7 +43,12 @@ pub(crate) struct Entry {
     pub(crate) returns: u32,
 }
 
+/// What one queue entry costs in memory beyond the message it shares: its slot in the
+/// queue (twice, for the slack of a growing ring buffer) and its unacked bookkeeping.
+pub(crate) const ENTRY_BYTES: u64 = 2 * std::mem::size_of::<Entry>() as u64 + 32;
+
 impl Entry {
+    /// Body bytes (the queue's byte statistics and `x-max-length-bytes`).
     pub(crate) fn size(&self) -> u64 {
         self.msg.message.body.len() as u64
     }
@@ -107,7 +112,8 @@ pub(crate) struct QueueCell {
     pub(crate) stats: QueueStats,
     pub(crate) vhost: Weak<VhostInner>,
     pub(crate) timer: Arc<Timer>,
-    /// The broker-wide count of body bytes held by queues (memory watermark).
+    /// The broker-wide memory count (the watermark's): [`ENTRY_BYTES`] per entry here;
+    /// each message's own bytes are charged by the message (`message::Charge`).
     pub(crate) memory: Arc<AtomicU64>,
 }
 
@@ -277,7 +283,7 @@ impl QueueCell {
         st.next_seq += 1;
         self.stats.published.fetch_add(1, Relaxed);
         st.push_back(entry);
-        self.memory.fetch_add(size, Relaxed);
+        self.memory.fetch_add(ENTRY_BYTES, Relaxed);
         // RabbitMQ offers a new message to consumers before it checks expiry: with a
         // TTL of 0 it goes to a consumer with credit now, or expires below.
         self.dispatch(&mut st, now, Some(seq), fx);
@@ -317,7 +323,7 @@ impl QueueCell {
     /// A message leaves the queue without being delivered: dead-lettered for `reason`
     /// if the queue has a dead-letter exchange, otherwise dropped.
     fn discard(&self, e: Entry, reason: Reason, fx: &mut Effects) {
-        self.memory.fetch_sub(e.size(), Relaxed);
+        self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
         self.stats.dropped.fetch_add(1, Relaxed);
         if self.config.args.dead_letter_exchange.is_some() {
             fx.dead.push(self.dead_letter(e.msg, reason));
@@ -455,7 +461,7 @@ impl QueueCell {
             if !c.no_ack {
                 st.unacked += 1;
             } else {
-                self.memory.fetch_sub(e.size(), Relaxed);
+                self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
             }
             self.stats.delivered.fetch_add(1, Relaxed);
             if e.redelivered {
@@ -536,7 +542,7 @@ impl QueueCell {
                     if !c.no_ack {
                         st.unacked -= 1;
                     } else {
-                        self.memory.fetch_add(e.size(), Relaxed);
+                        self.memory.fetch_add(ENTRY_BYTES, Relaxed);
                     }
                     st.insert_back(e);
                 }
@@ -567,13 +573,13 @@ impl QueueCell {
             for e in entries {
                 st.unacked = st.unacked.saturating_sub(1);
                 if st.deleted {
-                    self.memory.fetch_sub(e.size(), Relaxed);
+                    self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
                     continue;
                 }
                 if reject {
                     self.discard(e, Reason::Rejected, &mut fx);
                 } else {
-                    self.memory.fetch_sub(e.size(), Relaxed);
+                    self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
                     self.stats.acked.fetch_add(1, Relaxed);
                 }
             }
@@ -592,7 +598,7 @@ impl QueueCell {
             for mut e in entries {
                 st.unacked = st.unacked.saturating_sub(1);
                 if st.deleted {
-                    self.memory.fetch_sub(e.size(), Relaxed);
+                    self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
                     continue;
                 }
                 e.redelivered = true;
@@ -631,7 +637,7 @@ impl QueueCell {
             if st.deleted {
                 return;
             }
-            self.memory.fetch_add(e.size(), Relaxed);
+            self.memory.fetch_add(ENTRY_BYTES, Relaxed);
             st.insert_back(e);
             self.serve(&mut st, &mut fx);
         }
@@ -666,7 +672,7 @@ impl QueueCell {
                     continue;
                 }
                 if no_ack {
-                    self.memory.fetch_sub(e.size(), Relaxed);
+                    self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
                 } else {
                     st.unacked += 1;
                 }
@@ -690,13 +696,12 @@ impl QueueCell {
     pub(crate) fn purge(&self) -> u64 {
         let mut st = lock(&self.state);
         let n = st.ready_count;
-        let bytes = st.ready_bytes;
         for l in &mut st.ready {
             l.clear();
         }
         st.ready_count = 0;
         st.ready_bytes = 0;
-        self.memory.fetch_sub(bytes, Relaxed);
+        self.memory.fetch_sub(n * ENTRY_BYTES, Relaxed);
         n
     }
 
@@ -710,7 +715,7 @@ impl QueueCell {
             }
             st.deleted = true;
             let n = st.ready_count;
-            self.memory.fetch_sub(st.ready_bytes, Relaxed);
+            self.memory.fetch_sub(n * ENTRY_BYTES, Relaxed);
             for l in &mut st.ready {
                 l.clear();
             }
@@ -718,10 +723,10 @@ impl QueueCell {
             st.ready_bytes = 0;
             let subs = std::mem::take(&mut st.consumers);
             for s in &subs {
-                for e in s.consumer.end(CancelReason::QueueDeleted) {
+                for _ in s.consumer.end(CancelReason::QueueDeleted) {
                     if !s.consumer.no_ack {
                         st.unacked -= 1;
-                        self.memory.fetch_sub(e.size(), Relaxed);
+                        self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
                     }
                 }
             }

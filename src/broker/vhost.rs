@@ -570,12 +570,13 @@ impl VhostInner {
                 Some(h) if h.contains("BCC") => h.remove("BCC").map(Box::new),
                 _ => None,
             };
-            let stored = Arc::new(Stored {
-                exchange: exchange.into(),
-                routing_key: routing_key.into(),
-                message: std::mem::take(message),
+            let stored = Arc::new(Stored::new(
+                exchange.into(),
+                routing_key.into(),
+                std::mem::take(message),
                 bcc,
-            });
+                &self.memory,
+            ));
             let mut refused = 0;
             for q in route.queues() {
                 let cell = t.queues[q.index()].as_ref().expect("routed queue is live");
@@ -617,7 +618,7 @@ impl VhostInner {
         // in queue order.
         let mut work: std::collections::VecDeque<DeadLetter> = work.into();
         while let Some(dl) = work.pop_front() {
-            let stored = Arc::new(dl.message(self.timer.clock().wall_seconds()));
+            let stored = Arc::new(dl.message(self.timer.clock().wall_seconds(), &self.memory));
             let keys = dl.keys();
             let headers = stored.message.properties.headers.as_ref();
             // Without an x-dead-letter-routing-key the original BCC keys route too.

@@ -50,7 +50,7 @@ impl TxOp {
     /// Body bytes it holds (counted in the broker's memory).
     fn held_bytes(&self) -> u64 {
         match self {
-            TxOp::Publish(p) => p.message.body.len() as u64,
+            TxOp::Publish(p) => p.message.footprint(),
             TxOp::Settle { .. } => 0,
         }
     }
