@@ -259,3 +259,106 @@ cat consumer.out
         "messages left in test_queue:\n{out}"
     );
 }
+
+/// Logs in with pika as argv[2]:argv[3] at argv[1] (host:port); prints `ok USER` or
+/// `refused USER`.
+const TRY_LOGIN: &str = "import sys, pika
+host, port = sys.argv[1].rsplit(':', 1)
+p = pika.ConnectionParameters(host, int(port), credentials=pika.PlainCredentials(sys.argv[2], sys.argv[3]), connection_attempts=1, socket_timeout=5)
+try:
+    pika.BlockingConnection(p).close()
+    print('ok', sys.argv[2])
+except pika.exceptions.ProbableAuthenticationError:
+    print('refused', sys.argv[2])";
+
+/// Issue 12, finding 4: `loopback_users` (default `["guest"]`) holds users to loopback
+/// by name, whoever defines them, as RabbitMQ does. In a private network namespace
+/// (nothing leaves it), the server listens on 10.200.0.1, an address added to the
+/// namespace's own `lo`, so a client there connects from a non-loopback address.
+/// `.ci/run` runs it with `--ignored`.
+#[test]
+#[ignore = "needs unshare(1) for a private network namespace; .ci/run runs it"]
+fn guest_is_held_to_loopback_by_name() {
+    let python = python_with_clients();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("loopback-users");
+    std::fs::create_dir_all(&dir).expect("a working directory");
+    let configs = [
+        (
+            "listed.json",
+            r#"{"users": [{"name": "guest", "password": "guest"}, {"name": "app", "password": "pw"}]}"#,
+        ),
+        (
+            "opened.json",
+            r#"{"users": [{"name": "guest", "password": "guest"}], "loopback_users": []}"#,
+        ),
+        (
+            "app-held.json",
+            r#"{"users": [{"name": "app", "password": "pw"}], "loopback_users": ["app"]}"#,
+        ),
+    ];
+    for (name, text) in configs {
+        std::fs::write(dir.join(name), text).expect("write a config");
+    }
+    let script = r#"
+set -eu
+ip link set lo up
+ip addr add 10.200.0.1/32 dev lo
+run() {
+    "$1" serve --listen "$3" --config "$2" 2> server.log &
+    server=$!
+    "$PY" - "$3" <<'EOF2'
+import socket, sys, time
+host, port = sys.argv[1].rsplit(':', 1)
+deadline = time.monotonic() + 30
+while True:
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.1)
+EOF2
+    shift 3
+    for cred in "$@"; do
+        "$PY" -c "$LOGIN" "$ADDR" "${cred%%:*}" "${cred#*:}" | sed "s/^/$CASE: /"
+    done
+    kill $server; wait $server 2>/dev/null || true
+}
+ADDR=10.200.0.1:5672
+CASE=listed run "$BIN" listed.json "$ADDR" guest:guest app:pw
+CASE=opened run "$BIN" opened.json "$ADDR" guest:guest
+CASE=app-held run "$BIN" app-held.json "$ADDR" app:pw
+ADDR=127.0.0.1:5673
+CASE=loopback run "$BIN" listed.json "$ADDR" guest:guest
+"#;
+    let child = Command::new("timeout")
+        .args([
+            "120",
+            "unshare",
+            "--net",
+            "--map-root-user",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("BIN", env!("CARGO_BIN_EXE_trackswitch"))
+        .env("PY", &python)
+        .env("LOGIN", TRY_LOGIN)
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare (util-linux) for a private network namespace");
+    let (ok, out) = finish(child, "netns", Duration::from_secs(150));
+    assert!(ok, "the loopback_users scenarios failed:\n{out}");
+    for want in [
+        "listed: refused guest",
+        "listed: ok app",
+        "opened: ok guest",
+        "app-held: refused app",
+        "loopback: ok guest",
+    ] {
+        assert!(out.lines().any(|l| l == want), "no {want:?} in:\n{out}");
+    }
+}

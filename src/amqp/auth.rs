@@ -15,16 +15,12 @@ pub struct User {
     pub name: String,
     /// `base64(salt4 ++ sha256(salt4 ++ password))`.
     pub password_hash: String,
-    /// Whether the user may only connect from a loopback address (RabbitMQ's rule for
-    /// `guest`).
-    pub loopback_only: bool,
 }
 
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("User")
             .field("name", &self.name)
-            .field("loopback_only", &self.loopback_only)
             .finish_non_exhaustive()
     }
 }
@@ -45,16 +41,13 @@ impl User {
         User {
             name: name.to_owned(),
             password_hash: hash_password(password, random_salt()),
-            loopback_only: false,
         }
     }
 
-    /// RabbitMQ's default user, `guest`/`guest`, loopback only.
+    /// RabbitMQ's default user, `guest`/`guest` (loopback only, by
+    /// [`ServerConfig::loopback_users`](super::ServerConfig::loopback_users)).
     pub fn guest() -> User {
-        User {
-            loopback_only: true,
-            ..User::new("guest", "guest")
-        }
+        User::new("guest", "guest")
     }
 
     /// Whether `password` matches the stored hash (compared in constant time).
@@ -287,7 +280,6 @@ mod tests {
         let u = User {
             name: "guest".into(),
             password_hash: hash_password("guest", [0x90, 0x8D, 0xC6, 0x0A]),
-            loopback_only: true,
         };
         assert!(u.check_password("guest"));
         assert!(!u.check_password("Guest"));

@@ -2,7 +2,7 @@
 //!
 //! The file is read into typed serde structs that refuse unknown keys
 //! (`deny_unknown_fields`); `serde_path_to_error` names the place of a wrong value
-//! (`users[0].loopback_only`). The checks no type can express (a user's password,
+//! (`users[0].password`). The checks no type can express (a user's password,
 //! limits' ranges) sit beside the structs.
 
 use std::fmt;
@@ -62,8 +62,9 @@ impl Default for Limits {
 
 /// What a [`Server`](super::Server) accepts: users and limits.
 ///
-/// The default has one user, `guest`/`guest`, allowed from loopback addresses only
-/// (as RabbitMQ).
+/// The default has one user, `guest`/`guest`, who (as every user named in
+/// `loopback_users`, default `["guest"]`) may log in from loopback addresses only, as
+/// RabbitMQ's `loopback_users`.
 ///
 /// # Examples
 ///
@@ -83,6 +84,10 @@ impl Default for Limits {
 pub struct ServerConfig {
     /// Users allowed to log in.
     pub users: Vec<User>,
+    /// Names of the users who may log in only from a loopback address, whoever defines
+    /// them (RabbitMQ's `loopback_users`; default `["guest"]`, empty to allow guest
+    /// from anywhere).
+    pub loopback_users: Vec<String>,
     /// Virtual hosts to create on the broker at start (besides `/`).
     pub vhosts: Vec<String>,
     /// Limits.
@@ -93,6 +98,7 @@ impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             users: vec![User::guest()],
+            loopback_users: vec!["guest".into()],
             vhosts: Vec::new(),
             limits: Limits::default(),
         }
@@ -120,7 +126,8 @@ impl ServerConfig {
     ///
     /// ```json
     /// {"users": [{"name": "app", "password_hash": "<RabbitMQ sha256 hash>"},
-    ///            {"name": "dev", "password": "plain text", "loopback_only": true}],
+    ///            {"name": "dev", "password": "plain text"}],
+    ///  "loopback_users": ["guest", "dev"],
     ///  "vhosts": ["/", "staging"],
     ///  "limits": {"frame_max": 131072, "channel_max": 2047, "heartbeat": 60,
     ///             "max_message_size": 134217728, "max_connections": 1024,
@@ -130,7 +137,8 @@ impl ServerConfig {
     /// ```
     ///
     /// Every key is optional (`null` is not a value of any). Without `users`, the
-    /// default `guest` user (loopback only) is kept. A user has a `name`
+    /// default `guest` user is kept; without `loopback_users`, only a user named `guest`
+    /// is held to loopback addresses (RabbitMQ's default). A user has a `name`
     /// and exactly one of `password_hash` (RabbitMQ's `rabbit_password_hashing_sha256`
     /// format) and `password`.
     ///
@@ -138,7 +146,7 @@ impl ServerConfig {
     ///
     /// Malformed JSON, unknown keys, wrong types, limits out of range, a user without a
     /// name or a password (or with both a password and a hash). The message names the
-    /// place (`users[1].loopback_only`) and, for JSON it could read, the line and column:
+    /// place (`users[1].password`) and, for JSON it could read, the line and column:
     ///
     /// ```
     /// use trackswitch::amqp::ServerConfig;
@@ -170,6 +178,9 @@ impl ServerConfig {
                 .enumerate()
                 .map(|(i, Object(u))| u.into_user(i))
                 .collect::<Result<_, _>>()?;
+        }
+        if let Some(names) = file.loopback_users {
+            config.loopback_users = names;
         }
         config.vhosts = file.vhosts.unwrap_or_default();
         if let Some(Object(limits)) = file.limits {
@@ -228,6 +239,8 @@ struct ConfigFile {
     #[serde(default, deserialize_with = "present")]
     users: Option<Vec<Object<UserEntry>>>,
     #[serde(default, deserialize_with = "present")]
+    loopback_users: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
     vhosts: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     limits: Option<Object<LimitsEntry>>,
@@ -246,8 +259,6 @@ struct UserEntry {
     password_hash: Option<PasswordHash>,
     #[serde(default, deserialize_with = "present")]
     password: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    loopback_only: Option<bool>,
 }
 
 impl Expecting for UserEntry {
@@ -275,7 +286,6 @@ impl UserEntry {
         Ok(User {
             name,
             password_hash,
-            loopback_only: self.loopback_only.unwrap_or(false),
         })
     }
 }
@@ -413,7 +423,7 @@ mod tests {
             ),
             (
                 r#"{"x": 1}"#,
-                "x: unknown field `x`, expected one of `users`, `vhosts`, `limits` at line 1 column 4",
+                "x: unknown field `x`, expected one of `users`, `loopback_users`, `vhosts`, `limits` at line 1 column 4",
             ),
             (
                 r#"{"users": {}}"#,
@@ -441,14 +451,14 @@ mod tests {
                  4-byte salt and a SHA-256 at line 1 column 48",
             ),
             (
-                r#"{"users": [{"name": "a", "password": "x", "loopback_only": "yes"}]}"#,
-                "users[0].loopback_only: invalid type: string \"yes\", expected a boolean at \
-                 line 1 column 64",
+                r#"{"loopback_users": "guest"}"#,
+                "loopback_users: invalid type: string \"guest\", expected a sequence at line 1 \
+                 column 26",
             ),
             (
                 r#"{"users": [{"name": "a", "password": "x", "admin": true}]}"#,
                 "users[0].admin: unknown field `admin`, expected one of `name`, \
-                 `password_hash`, `password`, `loopback_only` at line 1 column 49",
+                 `password_hash`, `password` at line 1 column 49",
             ),
             (
                 r#"{"vhosts": ["/", 2]}"#,
@@ -515,14 +525,16 @@ mod tests {
         let hash = super::super::auth::hash_password("pw", [1, 2, 3, 4]);
         let text = format!(
             r#"{{"users": [{{"name": "a", "password_hash": "{hash}"}},
-                          {{"name": "b", "password": "x", "loopback_only": true}}],
+                          {{"name": "b", "password": "x"}}],
+                "loopback_users": ["b"],
                 "vhosts": ["staging"],
                 "limits": {{"write_timeout_ms": 500, "frame_max": 4096, "heartbeat": 0,
                             "close_linger_ms": 10}}}}"#
         );
         let c = ServerConfig::from_json(&text).unwrap();
         assert!(c.users[0].check_password("pw"));
-        assert!(c.users[1].check_password("x") && c.users[1].loopback_only);
+        assert!(c.users[1].check_password("x"));
+        assert_eq!(c.loopback_users, ["b"]);
         assert_eq!(c.vhosts, ["staging"]);
         assert_eq!(c.limits.write_timeout, Duration::from_millis(500));
         assert_eq!((c.limits.frame_max, c.limits.heartbeat), (4096, 0));

@@ -542,19 +542,12 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
         })
     }
 
-    /// `--user NAME:PASSWORD`: the password is everything after the first `:`. Only
-    /// `guest` is held to loopback (RabbitMQ's `loopback_users`).
+    /// `--user NAME:PASSWORD`: the password is everything after the first `:`.
     fn user_flag(value: &str) -> Result<User, String> {
         match value.split_once(':') {
-            Some((name, password)) if !name.is_empty() => Ok(make_user(name, password)),
+            Some((name, password)) if !name.is_empty() => Ok(User::new(name, password)),
             _ => Err(format!("expected NAME:PASSWORD, got {value:?}")),
         }
-    }
-
-    fn make_user(name: &str, password: &str) -> User {
-        let mut user = User::new(name, password);
-        user.loopback_only = name == "guest";
-        user
     }
 
     /// `TRACKSWITCH_DEFAULT_USER` / `TRACKSWITCH_DEFAULT_PASS`, else RabbitMQ's
@@ -570,7 +563,7 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
             if name.is_some() || password.is_some() {
                 let name = name.unwrap_or_else(|| "guest".into());
                 let password = password.unwrap_or_else(|| "guest".into());
-                return Some(make_user(&name, &password));
+                return Some(User::new(&name, &password));
             }
         }
         None

@@ -96,7 +96,10 @@ impl Conn {
             self.shared.config.users.iter().find(|u| {
                 u.name == *name
                     && u.check_password(pass)
-                    && (!u.loopback_only || self.peer.ip().is_loopback())
+                    // RabbitMQ's loopback_users: held to loopback by name (an
+                    // IPv4-mapped ::ffff:127.x peer is loopback too).
+                    && (self.peer.ip().to_canonical().is_loopback()
+                        || !self.shared.config.loopback_users.contains(&u.name))
             })
         });
         let Some(user) = user else {
