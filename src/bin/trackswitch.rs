@@ -23,8 +23,9 @@
 //!
 //! `trackswitch serve [--listen ADDR] [--user NAME:PASSWORD]... [--config FILE]
 //! [--definitions FILE]` runs the AMQP 0-9-1 server (feature `server`) on `ADDR`
-//! (default `localhost:5672`: 127.0.0.1 and ::1) until Ctrl-C, then closes every
-//! connection with 320 CONNECTION_FORCED. `--user` and the default-user environment
+//! (default `localhost:5672`: 127.0.0.1 and ::1) until Ctrl-C or SIGTERM, then closes
+//! every connection with 320 CONNECTION_FORCED (waiting a bounded time for them) and
+//! exits 0. `--user` and the default-user environment
 //! variables (`TRACKSWITCH_DEFAULT_USER` / `_PASS`, RabbitMQ's `RABBITMQ_DEFAULT_USER`
 //! / `_PASS`) replace the default `guest`.
 //!
@@ -68,7 +69,7 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: Option<OsString>,
     },
-    /// Run the AMQP 0-9-1 server until Ctrl-C
+    /// Run the AMQP 0-9-1 server until Ctrl-C or SIGTERM
     #[cfg(feature = "server")]
     #[command(after_help = serve::AFTER_HELP)]
     Serve(serve::Args),
@@ -530,9 +531,8 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
                 .map_err(|e| Failure::input(format!("cannot listen on {listen}: {e}")))?;
             let stop = server.shutdown_handle();
             tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    tracing::info!("interrupted; closing connections");
-                }
+                let signal = stop_signal().await;
+                tracing::info!(signal, "closing connections");
                 stop.shutdown();
             });
             server
@@ -540,6 +540,39 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
                 .await
                 .map_err(|e| Failure::internal(format!("server failed: {e}")))
         })
+    }
+
+    /// Waits for SIGINT (Ctrl-C) or SIGTERM (what supervisors, systemd and container
+    /// runtimes send) and names it. Without signal handlers (they could not be
+    /// installed) it never returns: the server then runs until killed.
+    async fn stop_signal() -> &'static str {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot handle SIGTERM/SIGINT");
+                    std::future::pending().await
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "Ctrl-C",
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot handle Ctrl-C");
+                    std::future::pending().await
+                }
+            }
+        }
     }
 
     /// `--user NAME:PASSWORD`: the password is everything after the first `:`.
