@@ -243,8 +243,20 @@ pub(crate) fn publish(
     body: &[u8],
     announced: u64,
 ) -> Vec<u8> {
+    publish_to(channel, "", key, headers, body, announced)
+}
+
+/// [`publish`] to `exchange`.
+pub(crate) fn publish_to(
+    channel: u16,
+    exchange: &str,
+    key: &str,
+    headers: Option<&[u8]>,
+    body: &[u8],
+    announced: u64,
+) -> Vec<u8> {
     let mut args = vec![0, 0];
-    args.extend(short(""));
+    args.extend(short(exchange));
     args.extend(short(key));
     args.push(0);
     let mut out = method(channel, 60, 40, &args);
@@ -273,4 +285,15 @@ pub(crate) fn body_frame(channel: u16, body: &[u8]) -> Vec<u8> {
 /// `channel.open` on `channel`.
 pub(crate) fn channel_open(channel: u16) -> Vec<u8> {
     method(channel, 20, 10, &short(""))
+}
+
+/// `queue.bind` of `queue` to `exchange` with `key` on `channel`.
+pub(crate) fn bind_queue(channel: u16, queue: &str, exchange: &str, key: &str) -> Vec<u8> {
+    let mut args = vec![0, 0];
+    args.extend(short(queue));
+    args.extend(short(exchange));
+    args.extend(short(key));
+    args.push(0);
+    args.extend(0u32.to_be_bytes());
+    method(channel, 50, 20, &args)
 }
