@@ -8,11 +8,13 @@
 //! (`trackswitch::amqp::fuzz::check_session`): transactions, channel errors and the
 //! close path on the wire. The server must end the session cleanly (nothing after
 //! its close-ok or Close, the socket closed in time) and leave nothing behind: no
-//! unacked message, no memory counted beyond the ready messages.
+//! unacked message, no memory counted beyond the ready messages. With the flow bit, the
+//! server is one under flow control: any held message blocks its publisher, whose
+//! frames then wait until the harness drains the queues.
 //!
 //! Input: two bytes of frame_max hint, one byte (low 4 bits: chunk-size count; bit 7:
-//! session; bit 6: the client half-closes after writing), that many chunk sizes (one
-//! byte each), then the stream. Seeds (`corpus/amqp_frames/seed-*`) put the protocol
+//! session; bit 6: the client half-closes after writing; bit 5: flow control), that
+//! many chunk sizes (one byte each), then the stream. Seeds (`corpus/amqp_frames/seed-*`) put the protocol
 //! header at the start of the stream; `seed-session-*` are session streams.
 #![no_main]
 
@@ -36,7 +38,7 @@ fuzz_target!(|data: &[u8]| -> Corpus {
     let stream = &data[3 + n..];
     check_frames(stream, &chunk_sizes, frame_max);
     if data[2] & 0x80 != 0 {
-        check_session(stream, data[2] & 0x40 != 0);
+        check_session(stream, data[2] & 0x40 != 0, data[2] & 0x20 != 0);
     }
     Corpus::Keep
 });

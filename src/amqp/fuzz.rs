@@ -88,10 +88,17 @@ const SESSION_BOUND: std::time::Duration = std::time::Duration::from_secs(20);
 /// The closing linger of [`check_session`]'s server.
 const FUZZ_LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// The flow-control harness's watermark: one stored message blocks its publisher.
+const FLOW_WATERMARK: u64 = 1;
+
 impl Harness {
-    fn get() -> &'static Harness {
-        static HARNESS: std::sync::OnceLock<Harness> = std::sync::OnceLock::new();
-        HARNESS.get_or_init(|| {
+    /// The harness; with `flow`, one whose server blocks publishers as soon as any
+    /// message is held ([`FLOW_WATERMARK`]).
+    fn get(flow: bool) -> &'static Harness {
+        static PLAIN: std::sync::OnceLock<Harness> = std::sync::OnceLock::new();
+        static FLOW: std::sync::OnceLock<Harness> = std::sync::OnceLock::new();
+        let cell = if flow { &FLOW } else { &PLAIN };
+        cell.get_or_init(|| {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -106,6 +113,11 @@ impl Harness {
                     heartbeat: 0,
                     close_linger: FUZZ_LINGER,
                     handshake_timeout: std::time::Duration::from_secs(5),
+                    memory_high_watermark: if flow {
+                        FLOW_WATERMARK
+                    } else {
+                        super::Limits::default().memory_high_watermark
+                    },
                     ..super::Limits::default()
                 },
                 ..super::ServerConfig::default()
@@ -122,6 +134,25 @@ impl Harness {
             }
         })
     }
+}
+
+/// Purges every queue of `/` (each from a channel of its own: an exclusive queue of
+/// another connection refuses, and that closes only its channel). Returns whether any
+/// message was purged.
+fn purge_all(broker: &crate::broker::Broker) -> bool {
+    let Ok(queues) = broker.queues("/") else {
+        return false;
+    };
+    let conn = broker.connect_default();
+    let mut purged = 0;
+    for q in queues.iter().filter(|q| q.ready > 0) {
+        if let Ok(ch) = conn.open_channel() {
+            purged += ch.queue_purge(&q.name).unwrap_or(0);
+            ch.close();
+        }
+    }
+    conn.close();
+    purged > 0
 }
 
 fn raw_frame(out: &mut Vec<u8>, kind: u8, channel: u16, payload: &[u8]) {
@@ -196,10 +227,16 @@ fn server_methods(bytes: &[u8]) -> Vec<(u16, u16)> {
 ///   memory count equals the bytes of the ready messages (held transactional work,
 ///   half-received publishes and unacked deliveries are all released).
 ///
+/// With `flow`, the server blocks a publisher as soon as it holds any message (the
+/// memory watermark at one byte): the connection's frames wait, unprocessed, while
+/// the socket is still read into a bounded buffer. Whenever the session falls silent
+/// the harness purges every queue, as a consumer elsewhere would drain them, so the
+/// connection is unblocked and goes on.
+///
 /// Between sessions the vhost `/` is made anew.
-pub fn check_session(stream: &[u8], half_close: bool) {
+pub fn check_session(stream: &[u8], half_close: bool, flow: bool) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let h = Harness::get();
+    let h = Harness::get(flow);
     h.runtime.block_on(async {
         let socket = tokio::net::TcpStream::connect(h.addr)
             .await
@@ -240,6 +277,11 @@ pub fn check_session(stream: &[u8], half_close: bool) {
                         "the session neither ended nor closed: {:?}",
                         server_methods(&got)
                     );
+                    // Under flow control, silence may be a blocked publisher: free
+                    // the memory that blocks it and listen again.
+                    if flow && ended(&got).is_none() && purge_all(&h.broker) {
+                        continue;
+                    }
                     // Silence before the end: the stream stopped inside a frame (our
                     // Close went into its payload). End it from this side.
                     if ended(&got).is_none() {
@@ -349,7 +391,8 @@ mod tests {
     #[test]
     fn sessions_end_cleanly() {
         let tx = tx_stream();
-        for half_close in [false, true] {
+        for (half_close, flow) in [(false, false), (true, false), (false, true), (true, true)] {
+            let check_session = |s: &[u8], half_close| check_session(s, half_close, flow);
             check_session(&tx, half_close);
             // Cut inside a frame: the Close is swallowed, the client ends it.
             check_session(&tx[..tx.len() - 3], half_close);
