@@ -2,8 +2,8 @@
 //! the client's Close, close-ok and a bounded linger while the client closes the
 //! socket; then the broker connection closes (unacked messages are requeued).
 
-use tokio::io::AsyncReadExt;
 use super::ReadHalf;
+use tokio::io::AsyncReadExt;
 use tokio::time::{Instant, timeout_at};
 
 use super::{Conn, Fault};
