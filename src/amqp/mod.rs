@@ -208,7 +208,7 @@ impl Server {
     /// its TLS handshake in its own task, within the handshake deadline
     /// ([`Limits::handshake_timeout`], shared with the AMQP handshake that follows),
     /// and counts toward [`Limits::max_connections`]. On TLS connections Start offers
-    /// `EXTERNAL PLAIN AMQPLAIN`; EXTERNAL logs in as the configured user named by the
+    /// `PLAIN AMQPLAIN EXTERNAL`; EXTERNAL logs in as the configured user named by the
     /// client certificate's subject common name (see [`TlsVerify`]).
     ///
     /// # Examples

@@ -65,8 +65,9 @@ impl Conn {
         let limits = self.shared.config.limits.clone();
         // EXTERNAL on every TLS connection, with a certificate or without, as RabbitMQ
         // with rabbitmq_auth_mechanism_ssl: without one it is refused at start-ok.
+        // RabbitMQ 3.10.8's order varies from boot to boot; EXTERNAL was always last.
         let mechanisms = if self.tls.is_some() {
-            "EXTERNAL PLAIN AMQPLAIN"
+            "PLAIN AMQPLAIN EXTERNAL"
         } else {
             "PLAIN AMQPLAIN"
         };
@@ -104,13 +105,16 @@ impl Conn {
                     reason = %refusal.reason,
                     "login refused"
                 );
-                if self.caps.authentication_failure_close {
+                // RabbitMQ: a mechanism it did not offer is a protocol error, closed
+                // without a Close; a refused login is Close 403 (class and method 0)
+                // to clients that can take it.
+                if refusal.offered && self.caps.authentication_failure_close {
                     return Err(close(
                         403,
                         format!(
                             "ACCESS_REFUSED - Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
                         ),
-                        (10, 11),
+                        (0, 0),
                     ));
                 }
                 return Err(Fault::Io("login refused"));
@@ -197,22 +201,34 @@ impl Conn {
 struct Refusal {
     user: String,
     reason: String,
+    /// Whether the mechanism was one Start offered.
+    offered: bool,
 }
 
 fn refused(user: &str, reason: impl Into<String>) -> Refusal {
     Refusal {
         user: user.to_owned(),
         reason: reason.into(),
+        offered: true,
+    }
+}
+
+/// A mechanism Start did not offer, in RabbitMQ's words.
+fn not_offered(reason: String) -> Refusal {
+    Refusal {
+        user: String::new(),
+        reason,
+        offered: false,
     }
 }
 
 impl Conn {
     /// The configured user that start-ok's `mechanism` and `response` log in as.
     ///
-    /// PLAIN and AMQPLAIN check the password; EXTERNAL (TLS only) takes the user named
-    /// by the verified client certificate's common name, without a password, as
-    /// RabbitMQ's `rabbit_auth_mechanism_ssl` with `ssl_cert_login_from =
-    /// common_name` (its refusal reasons are RabbitMQ's too). `loopback_only` users
+    /// PLAIN and AMQPLAIN check the password; EXTERNAL (offered on TLS only) takes
+    /// the user named by the verified client certificate's common name, without a
+    /// password, as RabbitMQ's `rabbit_auth_mechanism_ssl` with `ssl_cert_login_from
+    /// = common_name` (its refusal reasons are RabbitMQ's too). `loopback_only` users
     /// are refused from other addresses whatever the mechanism.
     fn login(&self, mechanism: &str, response: &[u8]) -> Result<String, Refusal> {
         let (name, password) = match mechanism {
@@ -223,7 +239,11 @@ impl Conn {
                 .map(|(n, p)| (n, Some(p)))
                 .ok_or_else(|| refused("", "malformed AMQPLAIN response"))?,
             "EXTERNAL" => match &self.tls {
-                None => return Err(refused("", "not a TLS-enabled connection")),
+                None => {
+                    return Err(not_offered(
+                        "invalid authentication mechanism 'EXTERNAL'".into(),
+                    ));
+                }
                 Some(PeerCert::Absent) => {
                     return Err(refused(
                         "",
@@ -234,10 +254,9 @@ impl Conn {
                 Some(PeerCert::Name(name)) => (name.clone(), None),
             },
             other => {
-                return Err(refused(
-                    "",
-                    format!("unknown authentication mechanism '{other}'"),
-                ));
+                return Err(not_offered(format!(
+                    "unknown authentication mechanism '{other}'"
+                )));
             }
         };
         let user = self
