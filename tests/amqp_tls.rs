@@ -112,8 +112,8 @@ impl TlsServer {
     }
 }
 
-/// Declares an exclusive queue, publishes `body` to it with a confirm and consumes
-/// it back.
+/// Declares an exclusive queue, publishes `body` to it with a confirm, consumes it
+/// back and closes the channel.
 async fn round_trip(conn: &Connection, queue: &str, body: &[u8]) {
     let ch = within(conn.create_channel()).await.expect("channel");
     within(ch.confirm_select(ConfirmSelectOptions::default()))
@@ -145,6 +145,11 @@ async fn round_trip(conn: &Connection, queue: &str, body: &[u8]) {
     within(d.ack(BasicAckOptions::default()))
         .await
         .expect("ack");
+    // Closed here, not when dropped: a dropped channel's close races a connection
+    // close that follows (lapin then fails it with "invalid channel state: Closing").
+    within(ch.close(200, s("bye")))
+        .await
+        .expect("channel.close");
 }
 
 /// The error of a connection attempt that must fail.
@@ -171,6 +176,47 @@ async fn lapin_without_a_client_certificate() {
         within(conn.close(200, s("bye"))).await.expect("close");
         server.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_tls_makes_a_tls_only_server() {
+    let pki = Pki::new("bind-tls");
+    let tls = TlsConfig::builder(&pki.server_cert, &pki.server_key)
+        .build()
+        .expect("the test certificates load");
+    let broker = Broker::new();
+    let server = Server::bind_tls("127.0.0.1:0", tls, broker.clone(), ServerConfig::default())
+        .await
+        .expect("bind_tls");
+    let addr = server.local_addr().expect("addr");
+    assert_eq!(server.local_addrs(), [addr]);
+    let stop = server.shutdown_handle();
+    let task = tokio::spawn(server.run());
+    let uri = format!("amqps://guest:guest@{addr}/%2f");
+    let config = OwnedTLSConfig {
+        identity: None,
+        cert_chain: Some(pki.ca_pem.clone()),
+    };
+    let runtime = lapin::runtime::default_runtime().expect("lapin's tokio runtime");
+    let conn = within(Connection::connect_with_config(
+        &uri,
+        ConnectionProperties::default(),
+        config,
+        runtime,
+    ))
+    .await
+    .expect("amqps to a TLS-only server");
+    round_trip(&conn, "tls-only", b"only tls").await;
+    // Plain AMQP on it is not served.
+    let plain = within(Connection::connect(
+        &format!("amqp://guest:guest@{addr}/%2f"),
+        ConnectionProperties::default(),
+    ))
+    .await;
+    assert!(plain.is_err(), "plain AMQP was served on a TLS listener");
+    within(conn.close(200, s("bye"))).await.expect("close");
+    stop.shutdown();
+    within(task).await.expect("join").expect("run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
