@@ -96,7 +96,9 @@ impl Server {
         let config = dir.join(format!("config-{watermark}.json"));
         std::fs::write(
             &config,
-            format!(r#"{{"limits": {{"memory_high_watermark": {watermark}, "max_connections": 200}}}}"#),
+            format!(
+                r#"{{"limits": {{"memory_high_watermark": {watermark}, "max_connections": 200}}}}"#
+            ),
         )
         .expect("write the config");
         let mut child = Command::new(bin)
@@ -106,18 +108,26 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin} (cargo build --release --bin trackswitch): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} (cargo build --release --bin trackswitch): {e}")
+            });
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(at) = line.find("addr=") {
-                    let addr = line[at + 5..].split_whitespace().next().unwrap_or("").to_string();
+                    let addr = line[at + 5..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
                     let _ = tx.send(addr);
                 }
             }
         });
-        let addr = rx.recv_timeout(LIMIT).expect("the server reports its address");
+        let addr = rx
+            .recv_timeout(LIMIT)
+            .expect("the server reports its address");
         Server { child, addr }
     }
 
@@ -176,14 +186,16 @@ async fn flood(bin: &str, shape: Shape, watermark: u64, seconds: u64) -> u64 {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             let mut buf = vec![0u8; 65536];
-            while let Ok(Ok(n)) =
-                tokio::time::timeout_at(deadline.into(), rd.read(&mut buf)).await
+            while let Ok(Ok(n)) = tokio::time::timeout_at(deadline.into(), rd.read(&mut buf)).await
             {
                 if n == 0 {
                     break;
                 }
                 got.extend_from_slice(&buf[..n]);
-                if frames(&got).iter().any(|(k, ch, p)| *k == 1 && *ch == 0 && ids(p) == (10, 60)) {
+                if frames(&got)
+                    .iter()
+                    .any(|(k, ch, p)| *k == 1 && *ch == 0 && ids(p) == (10, 60))
+                {
                     blocked.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
@@ -203,7 +215,9 @@ async fn flood(bin: &str, shape: Shape, watermark: u64, seconds: u64) -> u64 {
                     let t = table(&[string_field("pad", &[b'h'; 60_000])]);
                     publish(1, "q", Some(&t), &[], 0).repeat(4)
                 }
-                Shape::ManyQueue => publish_to(1, "amq.fanout", "", None, &[b'b'; 1024], 1024).repeat(64),
+                Shape::ManyQueue => {
+                    publish_to(1, "amq.fanout", "", None, &[b'b'; 1024], 1024).repeat(64)
+                }
                 Shape::Unfinished => {
                     let mut start = publish(1, "q", None, &[], 32 << 20);
                     start.extend(body_frame(1, &[b'u'; 128 * 1024 - 8]));
@@ -267,7 +281,12 @@ fn main() {
     let watermarks: Vec<u64> = args.watermarks.iter().map(|m| m << 20).collect();
     println!("| flood | watermark | peak RSS | RSS / watermark |\n|---|---|---|---|");
     let mut fits = Vec::new();
-    for shape in [Shape::SmallBody, Shape::HeaderHeavy, Shape::ManyQueue, Shape::Unfinished] {
+    for shape in [
+        Shape::SmallBody,
+        Shape::HeaderHeavy,
+        Shape::ManyQueue,
+        Shape::Unfinished,
+    ] {
         let mut points = Vec::new();
         for &w in &watermarks {
             let rss = rt.block_on(flood(&args.server, shape, w, args.seconds));

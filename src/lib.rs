@@ -126,6 +126,9 @@
 //!   `futures-core`, `serde_json` and `serde_path_to_error`; enables `serde`).
 //! - `server` (default): the AMQP 0-9-1 server, `amqp::Server`, and
 //!   `trackswitch serve` (adds `tokio`, `amq-protocol`, `tracing`).
+//! - `tls` (default, implies `server`): TLS (`amqps`) listeners, `amqp::TlsConfig` and
+//!   `trackswitch serve --tls-listen`, with client certificates and EXTERNAL (adds
+//!   `rustls` with the ring provider and `tokio-rustls`; no OpenSSL).
 //!
 //! With `default-features = false` the crate depends on std and `hashbrown` only.
 

@@ -10,7 +10,8 @@
 //! Needs only `python3` (3.11 or later; `PYTHON` names another interpreter): on first
 //! use the test makes a virtual environment under `target/tmp/interop-venv` and
 //! installs the pinned clients there with pip (one log line says so); later runs reuse
-//! it. The server listens on `127.0.0.1:0`; everything has a hard timeout.
+//! it. The server listens on `127.0.0.1:0`; everything has a hard timeout. With the
+//! `tls` feature the same clients connect over `amqps` too (`tests/python/tls.py`).
 #![cfg(feature = "server")]
 
 use std::io::{BufRead, BufReader};
@@ -53,6 +54,55 @@ fn pika_and_aiormq_scenarios() {
     assert!(
         status.success() && output.contains("17 passed, 0 failed"),
         "interop scenarios failed:\n{output}"
+    );
+}
+
+/// pika and aiormq over `amqps` (`tests/python/tls.py`) against `serve --tls-listen`
+/// with certificates made here (rcgen): PLAIN without and with a client certificate,
+/// EXTERNAL with one (pika's `ExternalCredentials`; aiormq's `auth=external` with an
+/// `ssl.SSLContext` and with the files in the URL), and EXTERNAL refused without one.
+#[cfg(feature = "tls")]
+#[test]
+fn pika_and_aiormq_over_tls() {
+    use amqp_common::serve_tls;
+    use amqp_common::tls::Pki;
+
+    let python = python_with_clients();
+    let pki = Pki::new("python");
+    let client = pki.client("app");
+    let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_string();
+    let (ca, cert, key) = (path(&pki.ca), path(&client.cert), path(&client.key));
+    let (server_cert, server_key) = (path(&pki.server_cert), path(&pki.server_key));
+    let (_server, _plain, tls) = serve_tls(&[
+        "--user",
+        "app:app-secret",
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &server_cert,
+        "--tls-key",
+        &server_key,
+        "--tls-ca",
+        &ca,
+        "--tls-verify",
+        "verify_peer",
+    ]);
+    let port = tls.rsplit(':').next().expect("a port");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tls.py");
+    let child = Command::new(&python)
+        .arg(script)
+        .args(["--host", "127.0.0.1", "--port", port])
+        .args(["--ca", &ca, "--cert", &cert, "--key", &key])
+        .args(["--user", "app:app-secret"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tls.py");
+    // tls.py kills itself after 120 s; this is the outer bound.
+    let (ok, out) = finish(child, "tls", Duration::from_secs(150));
+    assert!(
+        ok && out.contains("8 passed, 0 failed"),
+        "TLS scenarios failed:\n{out}"
     );
 }
 

@@ -133,6 +133,8 @@ enum Event {
 struct Conn {
     shared: Arc<Shared>,
     peer: SocketAddr,
+    /// `Some` on a TLS connection: what its client certificate says (EXTERNAL).
+    tls: Option<PeerCert>,
     out: Outbox,
     /// Frames built and not yet handed to the writer.
     pending: Vec<u8>,
@@ -164,19 +166,50 @@ struct Conn {
 /// The read half of a client's byte stream (TCP, or TLS over TCP).
 pub(crate) type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 
+/// What a TLS connection's client proved with its certificate: the input of the
+/// EXTERNAL mechanism (RabbitMQ's `rabbit_auth_mechanism_ssl`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+// Without the `tls` feature nothing makes one.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) enum PeerCert {
+    /// No certificate: none was asked for (`verify none`) or the client sent none.
+    Absent,
+    /// A verified certificate whose subject has no common name.
+    NoName,
+    /// A verified certificate's subject common names, joined with `,` (RabbitMQ's
+    /// `ssl_cert_login_from = common_name`).
+    Name(String),
+}
+
+/// An accepted connection, before its AMQP handshake.
+pub(crate) struct Accepted {
+    pub(crate) peer: SocketAddr,
+    /// When the AMQP handshake must be done by (accept + `handshake_timeout`; a TLS
+    /// handshake spends part of it).
+    pub(crate) deadline: Instant,
+    /// `Some` on a TLS connection.
+    pub(crate) tls: Option<PeerCert>,
+}
+
 /// Serves one accepted connection until it closes: `rd` and `wr` are the two halves
 /// of its byte stream.
 pub(crate) async fn serve(
     mut rd: ReadHalf,
     wr: super::writer::WriteHalf,
-    peer: SocketAddr,
+    accepted: Accepted,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let Accepted {
+        peer,
+        deadline,
+        tls,
+    } = accepted;
     let limits = &shared.config.limits;
     let (out, writer) = Outbox::spawn(wr, limits.connection_buffer, limits.write_timeout);
     let mut conn = Conn {
         peer,
+        tls,
         out,
         pending: Vec::new(),
         reader: FrameReader::new(),
@@ -197,7 +230,6 @@ pub(crate) async fn serve(
         shared,
     };
     let mut buf = vec![0u8; READ_CHUNK];
-    let deadline = Instant::now() + conn.shared.config.limits.handshake_timeout;
     let fault = match conn.handshake(&mut rd, &mut buf, deadline).await {
         Ok(()) => {
             tracing::info!(peer = %conn.peer, user = %conn.user, vhost = %conn.vhost, "connection opened");

@@ -4,7 +4,9 @@
 //! RabbitMQ 3.10.8: handshake with PLAIN or AMQPLAIN, heartbeats, channels, every method
 //! of the exchange, queue, basic, confirm and tx classes, publisher confirms (coalesced
 //! with `multiple`), mandatory returns, direct reply-to, consumer-cancel notifications
-//! and `connection.blocked`.
+//! and `connection.blocked`. With the `tls` feature, listeners can speak TLS (`amqps`,
+//! [`Server::listen_tls`] with a [`TlsConfig`]), optionally verifying client
+//! certificates, which log in with the EXTERNAL mechanism.
 //!
 //! # Example
 //!
@@ -38,6 +40,8 @@
 //! - `content`: per-channel reassembly of publish + header + body frames, the
 //!   message-size limit checked on the header.
 //! - `connection`, `writer`: the two tasks of a connection.
+//! - `tls` (feature `tls`): TLS configuration, the TLS handshake in the connection's
+//!   task, and the client certificate's common name for EXTERNAL.
 //!
 //! # Limits
 //!
@@ -54,6 +58,10 @@
 //!   decides differently.
 //! - Above the memory watermark a connection that publishes is held whole (its
 //!   consumers' acks included) until memory drops, as RabbitMQ's blocked readers.
+//! - TLS listeners always offer EXTERNAL (RabbitMQ does once `auth_mechanisms` lists
+//!   it and rabbitmq_auth_mechanism_ssl is enabled), and EXTERNAL's user name is the
+//!   certificate's subject common name (RabbitMQ's `ssl_cert_login_from =
+//!   common_name`; its default, the whole distinguished name, is not offered).
 
 mod auth;
 mod codec;
@@ -64,6 +72,8 @@ mod content;
 pub mod fuzz;
 mod method;
 mod reader;
+#[cfg(feature = "tls")]
+mod tls;
 mod writer;
 
 use std::fmt;
@@ -78,6 +88,8 @@ use tokio::task::JoinSet;
 
 pub use auth::{User, hash_password};
 pub use config::{ConfigError, Limits, ServerConfig};
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsConfigBuilder, TlsError, TlsVerify};
 
 use crate::broker::Broker;
 
@@ -98,11 +110,36 @@ impl Shared {
     }
 }
 
-/// An AMQP 0-9-1 server bound to a TCP address (see the [module docs](self)).
+/// A bound socket and, on an `amqps` listener, what it serves TLS with.
+struct Listener {
+    tcp: TcpListener,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsConfig>,
+}
+
+impl Listener {
+    fn plain(tcp: TcpListener) -> Listener {
+        Listener {
+            tcp,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        return false;
+    }
+}
+
+/// An AMQP 0-9-1 server bound to TCP addresses, plain or TLS (see the
+/// [module docs](self)).
 pub struct Server {
-    /// One per address the bind address resolved to (`localhost`: 127.0.0.1 and ::1).
-    /// Invariant: not empty.
-    listeners: Vec<TcpListener>,
+    /// One per address the bind addresses resolved to (`localhost`: 127.0.0.1 and
+    /// ::1), in the order they were bound. Invariant: not empty.
+    listeners: Vec<Listener>,
     shared: Arc<Shared>,
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -141,35 +178,77 @@ impl Server {
         broker: Broker,
         config: ServerConfig,
     ) -> io::Result<Server> {
-        let mut listeners = Vec::new();
-        let mut first_error = None;
-        let mut seen = Vec::new();
-        for a in tokio::net::lookup_host(addr).await? {
-            if seen.contains(&a) {
-                continue;
-            }
-            seen.push(a);
-            match TcpListener::bind(a).await {
-                Ok(l) => listeners.push(l),
-                Err(e) => {
-                    tracing::warn!(addr = %a, error = %e, "cannot listen");
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        if listeners.is_empty() {
-            return Err(first_error.unwrap_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    "the address resolves to nothing",
-                )
-            }));
-        }
+        let listeners = bind_all(addr).await?;
+        Ok(Server::new(
+            listeners.into_iter().map(Listener::plain).collect(),
+            broker,
+            config,
+        ))
+    }
+
+    /// Like [`Server::bind`], but every listener speaks TLS (`amqps`) with `tls`.
+    /// More listeners, plain or TLS, can be added with [`Server::listen_tls`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::bind`].
+    #[cfg(feature = "tls")]
+    pub async fn bind_tls(
+        addr: impl ToSocketAddrs,
+        tls: TlsConfig,
+        broker: Broker,
+        config: ServerConfig,
+    ) -> io::Result<Server> {
+        let listeners = bind_all(addr).await?;
+        Ok(Server::new(
+            listeners
+                .into_iter()
+                .map(|tcp| Listener {
+                    tcp,
+                    tls: Some(tls.clone()),
+                })
+                .collect(),
+            broker,
+            config,
+        ))
+    }
+
+    /// Adds TLS (`amqps`) listeners on every address `addr` resolves to and returns
+    /// their addresses (useful after binding port 0). Each accepted connection does
+    /// its TLS handshake in its own task, within the handshake deadline
+    /// ([`Limits::handshake_timeout`], shared with the AMQP handshake that follows),
+    /// and counts toward [`Limits::max_connections`]. On TLS connections Start offers
+    /// `PLAIN AMQPLAIN EXTERNAL`; EXTERNAL logs in as the configured user named by the
+    /// client certificate's subject common name (see [`TlsVerify`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`TlsConfig`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::bind`].
+    #[cfg(feature = "tls")]
+    pub async fn listen_tls(
+        &mut self,
+        addr: impl ToSocketAddrs,
+        tls: TlsConfig,
+    ) -> io::Result<Vec<SocketAddr>> {
+        let bound = bind_all(addr).await?;
+        let addrs = bound.iter().filter_map(|l| l.local_addr().ok()).collect();
+        self.listeners.extend(bound.into_iter().map(|tcp| Listener {
+            tcp,
+            tls: Some(tls.clone()),
+        }));
+        Ok(addrs)
+    }
+
+    fn new(listeners: Vec<Listener>, broker: Broker, config: ServerConfig) -> Server {
         for vhost in &config.vhosts {
             broker.add_vhost(vhost);
         }
         let (tx, _) = watch::channel(false);
-        Ok(Server {
+        Server {
             listeners,
             shared: Arc::new(Shared {
                 broker,
@@ -177,7 +256,7 @@ impl Server {
                 inflight: Default::default(),
             }),
             shutdown: Arc::new(tx),
-        })
+        }
     }
 
     /// The first bound address (useful after binding port 0).
@@ -186,14 +265,14 @@ impl Server {
     ///
     /// As [`TcpListener::local_addr`].
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listeners[0].local_addr()
+        self.listeners[0].tcp.local_addr()
     }
 
-    /// Every bound address.
+    /// Every bound address, plain and TLS.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|l| l.tcp.local_addr().ok())
             .collect()
     }
 
@@ -218,26 +297,46 @@ impl Server {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let mut tasks = JoinSet::new();
         let mut stop = self.shutdown.subscribe();
-        for addr in self.local_addrs() {
-            tracing::info!(%addr, "listening");
+        for l in &self.listeners {
+            if let Ok(addr) = l.tcp.local_addr() {
+                if l.is_tls() {
+                    tracing::info!(%addr, tls = true, "listening");
+                } else {
+                    tracing::info!(%addr, "listening");
+                }
+            }
         }
         loop {
             tokio::select! {
                 () = async { let _ = stop.wait_for(|&s| s).await; } => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 accepted = accept_any(&self.listeners) => match accepted {
-                    Ok((stream, peer)) => {
+                    Ok((stream, peer, index)) => {
                         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                             tracing::warn!(%peer, max = limits.max_connections, "connection limit reached; refusing");
                             drop(stream);
                             continue;
                         };
+                        let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
                         let shared = Arc::clone(&self.shared);
                         let rx = self.shutdown.subscribe();
                         let _ = stream.set_nodelay(true);
+                        #[cfg(feature = "tls")]
+                        if let Some(tls) = &self.listeners[index].tls {
+                            // The TLS handshake runs in the connection's task, not here.
+                            let tls = tls.clone();
+                            tasks.spawn(async move {
+                                tls::serve(tls, stream, peer, deadline, shared, rx).await;
+                                drop(permit);
+                            });
+                            continue;
+                        }
+                        #[cfg(not(feature = "tls"))]
+                        let _ = index; // only TLS listeners need to know which one
                         let (rd, wr) = stream.into_split();
+                        let accepted = connection::Accepted { peer, deadline, tls: None };
                         tasks.spawn(async move {
-                            connection::serve(Box::new(rd), Box::new(wr), peer, shared, rx).await;
+                            connection::serve(Box::new(rd), Box::new(wr), accepted, shared, rx).await;
                             drop(permit);
                         });
                     }
@@ -261,12 +360,48 @@ impl Server {
     }
 }
 
-/// The next connection on any of `listeners`.
-async fn accept_any(listeners: &[TcpListener]) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
+/// A listener on every address `addr` resolves to (each once); the addresses that
+/// cannot be bound are logged and skipped.
+///
+/// # Errors
+///
+/// Nothing resolved, or nothing could be bound (the first error).
+async fn bind_all(addr: impl ToSocketAddrs) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    let mut first_error = None;
+    let mut seen = Vec::new();
+    for a in tokio::net::lookup_host(addr).await? {
+        if seen.contains(&a) {
+            continue;
+        }
+        seen.push(a);
+        match TcpListener::bind(a).await {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                tracing::warn!(addr = %a, error = %e, "cannot listen");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(first_error.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "the address resolves to nothing",
+            )
+        }));
+    }
+    Ok(listeners)
+}
+
+/// The next connection on any of `listeners`, with the listener's index.
+async fn accept_any(
+    listeners: &[Listener],
+) -> io::Result<(tokio::net::TcpStream, SocketAddr, usize)> {
     std::future::poll_fn(|cx| {
-        for l in listeners {
-            if let std::task::Poll::Ready(r) = l.poll_accept(cx) {
-                return std::task::Poll::Ready(r);
+        for (i, l) in listeners.iter().enumerate() {
+            if let std::task::Poll::Ready(r) = l.tcp.poll_accept(cx) {
+                return std::task::Poll::Ready(r.map(|(stream, peer)| (stream, peer, i)));
             }
         }
         std::task::Poll::Pending

@@ -22,10 +22,12 @@
 //! `shared/tools/rabbit/oracle.py`, so both outputs can be diffed.
 //!
 //! `trackswitch serve [--listen ADDR] [--user NAME:PASSWORD]... [--config FILE]
-//! [--definitions FILE]` runs the AMQP 0-9-1 server (feature `server`) on `ADDR`
-//! (default `localhost:5672`: 127.0.0.1 and ::1) until Ctrl-C or SIGTERM, then closes
-//! every connection with 320 CONNECTION_FORCED (waiting a bounded time for them) and
-//! exits 0. `--user` and the default-user environment
+//! [--definitions FILE] [--tls-listen ADDR --tls-cert FILE --tls-key FILE [--tls-ca
+//! FILE] [--tls-verify MODE]]` runs the AMQP 0-9-1 server (feature `server`) on
+//! `ADDR` (default `localhost:5672`: 127.0.0.1 and ::1), and with `--tls-listen`
+//! (feature `tls`) an `amqps` listener too, until Ctrl-C or SIGTERM, then closes every
+//! connection with 320 CONNECTION_FORCED (waiting a bounded time for them) and exits 0.
+//! `--user` and the default-user environment
 //! variables (`TRACKSWITCH_DEFAULT_USER` / `_PASS`, RabbitMQ's `RABBITMQ_DEFAULT_USER`
 //! / `_PASS`) replace the default `guest`.
 //!
@@ -421,6 +423,8 @@ fn unicode_escape(body: &[u8]) -> Option<u16> {
 #[cfg(feature = "server")]
 mod serve {
     use trackswitch::amqp::{Server, ServerConfig, User};
+    #[cfg(feature = "tls")]
+    use trackswitch::amqp::{TlsConfig, TlsError, TlsVerify};
     use trackswitch::broker::Broker;
 
     use super::Failure;
@@ -431,7 +435,14 @@ TRACKSWITCH_LOG, default info).
 
 Environment: TRACKSWITCH_DEFAULT_USER and TRACKSWITCH_DEFAULT_PASS (or RabbitMQ's
 RABBITMQ_DEFAULT_USER and RABBITMQ_DEFAULT_PASS) set the default user in place of
-guest/guest. guest may log in from loopback only, whoever defines it.";
+guest/guest. guest may log in from loopback only, whoever defines it.
+
+TLS: --tls-listen localhost:5671 --tls-cert server.pem --tls-key server.key serves
+amqps beside the plain listener. On TLS connections the server offers EXTERNAL besides
+PLAIN and AMQPLAIN: a client with a certificate verified against --tls-ca logs in as
+the configured user named by the certificate's subject common name, without a
+password (RabbitMQ's rabbitmq_auth_mechanism_ssl with ssl_cert_login_from =
+common_name).";
 
     /// `trackswitch serve`'s flags.
     #[derive(clap::Args)]
@@ -451,6 +462,36 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
         /// RabbitMQ-style definitions to load at start
         #[arg(long, value_name = "FILE")]
         definitions: Option<String>,
+        #[cfg(feature = "tls")]
+        #[command(flatten)]
+        tls: TlsArgs,
+    }
+
+    /// The TLS (amqps) listener's flags.
+    #[cfg(feature = "tls")]
+    #[derive(clap::Args)]
+    #[command(next_help_heading = "TLS (amqps)")]
+    pub(super) struct TlsArgs {
+        /// Also listen for TLS (amqps) connections here, as --listen does for plain
+        /// ones (RabbitMQ's TLS port is 5671); needs --tls-cert and --tls-key
+        #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+        tls_listen: Option<String>,
+        /// The server's certificate chain (PEM, the server's certificate first)
+        #[arg(long, value_name = "FILE", requires = "tls_listen")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The server's private key (PEM: PKCS#8, RSA or EC)
+        #[arg(long, value_name = "FILE", requires = "tls_listen")]
+        tls_key: Option<std::path::PathBuf>,
+        /// CA certificates (PEM) that client certificates must chain to; with it,
+        /// --tls-verify defaults to verify_peer
+        #[arg(long, value_name = "FILE", requires = "tls_listen")]
+        tls_ca: Option<std::path::PathBuf>,
+        /// Client certificates: none (not asked for), verify_peer (verified if sent),
+        /// fail_if_no_peer_cert (required) [default: verify_peer with --tls-ca, else
+        /// none]
+        #[arg(long, value_name = "MODE", requires = "tls_listen",
+              value_parser = ["none", "verify_peer", "fail_if_no_peer_cert"])]
+        tls_verify: Option<String>,
     }
 
     /// Whether a configuration file has a `users` key.
@@ -465,7 +506,11 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
             mut users,
             config_file,
             definitions,
+            #[cfg(feature = "tls")]
+            tls,
         } = args;
+        #[cfg(feature = "tls")]
+        let tls = tls_listener(tls)?;
         let read = |path: &str| {
             std::fs::read_to_string(path)
                 .map_err(|e| Failure::input(format!("cannot read {path}: {e}")))
@@ -526,9 +571,17 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
             .build()
             .map_err(|e| Failure::internal(format!("cannot start the runtime: {e}")))?;
         runtime.block_on(async move {
-            let server = Server::bind(&listen_addrs(&listen)?[..], broker, config)
+            #[allow(unused_mut)] // without TLS nothing is added
+            let mut server = Server::bind(&listen_addrs("--listen", &listen)?[..], broker, config)
                 .await
                 .map_err(|e| Failure::input(format!("cannot listen on {listen}: {e}")))?;
+            #[cfg(feature = "tls")]
+            if let Some((tls_listen, tls)) = tls {
+                server
+                    .listen_tls(&listen_addrs("--tls-listen", &tls_listen)?[..], tls)
+                    .await
+                    .map_err(|e| Failure::input(format!("cannot listen on {tls_listen}: {e}")))?;
+            }
             let stop = server.shutdown_handle();
             tokio::spawn(async move {
                 let signal = stop_signal().await;
@@ -575,6 +628,35 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
         }
     }
 
+    /// The `--tls-listen` address and the TLS configuration its flags name, loaded
+    /// (so a bad file is reported before anything starts); `None` without
+    /// `--tls-listen`. clap has checked that `--tls-cert` and `--tls-key` come with it.
+    #[cfg(feature = "tls")]
+    fn tls_listener(args: TlsArgs) -> Result<Option<(String, TlsConfig)>, Failure> {
+        let TlsArgs {
+            tls_listen,
+            tls_cert,
+            tls_key,
+            tls_ca,
+            tls_verify,
+        } = args;
+        let (Some(addr), Some(cert), Some(key)) = (tls_listen, tls_cert, tls_key) else {
+            return Ok(None);
+        };
+        let mut builder = TlsConfig::builder(cert, key);
+        if let Some(ca) = tls_ca {
+            builder = builder.client_ca(ca);
+        }
+        if let Some(mode) = tls_verify {
+            let mode: TlsVerify = mode
+                .parse()
+                .map_err(|e: TlsError| Failure::input(e.to_string()))?;
+            builder = builder.verify(mode);
+        }
+        let tls = builder.build().map_err(|e| Failure::input(e.to_string()))?;
+        Ok(Some((addr, tls)))
+    }
+
     /// `--user NAME:PASSWORD`: the password is everything after the first `:`.
     fn user_flag(value: &str) -> Result<User, String> {
         match value.split_once(':') {
@@ -604,12 +686,12 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
 
     /// The addresses `--listen` names: `localhost:PORT` is 127.0.0.1 and ::1 whatever
     /// the resolver says (clients may try either); other names resolve as usual.
-    fn listen_addrs(listen: &str) -> Result<Vec<std::net::SocketAddr>, Failure> {
+    fn listen_addrs(flag: &str, listen: &str) -> Result<Vec<std::net::SocketAddr>, Failure> {
         use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
         if let Some(port) = listen.strip_prefix("localhost:") {
             let port: u16 = port
                 .parse()
-                .map_err(|_| Failure::input(format!("--listen: bad port in {listen:?}")))?;
+                .map_err(|_| Failure::input(format!("{flag}: bad port in {listen:?}")))?;
             return Ok(vec![
                 SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
                 SocketAddr::from((Ipv6Addr::LOCALHOST, port)),

@@ -21,6 +21,8 @@ use trackswitch::broker::Broker;
 
 pub(crate) mod python;
 pub(crate) mod raw;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 
 pub(crate) const LIMIT: Duration = Duration::from_secs(20);
 
@@ -157,6 +159,39 @@ pub(crate) fn serve(args: &[&str]) -> (ServeProcess, String) {
 
 /// [`serve`] with environment variables set for the server.
 pub(crate) fn serve_with_env(args: &[&str], env: &[(&str, &str)]) -> (ServeProcess, String) {
+    let (server, listening) = spawn_serve(args, env);
+    let addr = loop {
+        match listening.recv_timeout(Duration::from_secs(30)) {
+            Ok((addr, false)) => break addr,
+            Ok((_, true)) => {}
+            Err(_) => panic!("the server reports its address within 30 s"),
+        }
+    };
+    (server, addr)
+}
+
+/// [`serve`] with a TLS listener too (`args` name it: `--tls-listen 127.0.0.1:0`,
+/// the certificate and key); returns the plain and the TLS address.
+pub(crate) fn serve_tls(args: &[&str]) -> (ServeProcess, String, String) {
+    let (server, listening) = spawn_serve(args, &[]);
+    let (mut plain, mut tls) = (None, None);
+    while plain.is_none() || tls.is_none() {
+        match listening.recv_timeout(Duration::from_secs(30)) {
+            Ok((addr, true)) => tls = tls.or(Some(addr)),
+            Ok((addr, false)) => plain = plain.or(Some(addr)),
+            Err(_) => panic!("the server reports its plain and TLS addresses within 30 s"),
+        }
+    }
+    (server, plain.expect("plain"), tls.expect("tls"))
+}
+
+/// Starts `trackswitch serve --listen 127.0.0.1:0 ARGS`; the receiver gets each
+/// loopback address it logs as listening, with whether it is a TLS listener
+/// (`listening addr=127.0.0.1:PORT tls=true`).
+fn spawn_serve(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (ServeProcess, mpsc::Receiver<(String, bool)>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trackswitch"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
@@ -180,15 +215,11 @@ pub(crate) fn serve_with_env(args: &[&str], env: &[(&str, &str)]) -> (ServeProce
                         .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == '=')
                         .find(|w| w.starts_with("127.0.0.1:"))
                     {
-                        let _ = tx.send(addr.to_string());
+                        let _ = tx.send((addr.to_string(), line.contains("tls=true")));
                     }
                 }
             }
         });
     }
-    let server = ServeProcess(child);
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server reports its address within 30 s");
-    (server, addr)
+    (ServeProcess(child), rx)
 }

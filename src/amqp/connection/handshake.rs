@@ -6,7 +6,7 @@
 use super::ReadHalf;
 use tokio::time::{Instant, timeout_at};
 
-use super::{Caps, Conn, Fault, close};
+use super::{Caps, Conn, Fault, PeerCert, close};
 use crate::amqp::auth;
 use crate::amqp::codec::{self, PROTOCOL_HEADER};
 use crate::amqp::method::{Method, Reply};
@@ -63,11 +63,19 @@ impl Conn {
             }
         }
         let limits = self.shared.config.limits.clone();
+        // EXTERNAL on every TLS connection, with a certificate or without, as RabbitMQ
+        // with rabbitmq_auth_mechanism_ssl: without one it is refused at start-ok.
+        // RabbitMQ 3.10.8's order varies from boot to boot; EXTERNAL was always last.
+        let mechanisms = if self.tls.is_some() {
+            "PLAIN AMQPLAIN EXTERNAL"
+        } else {
+            "PLAIN AMQPLAIN"
+        };
         self.emit(
             0,
             &Reply::Start {
                 server_properties: server_properties(),
-                mechanisms: "PLAIN AMQPLAIN".into(),
+                mechanisms: mechanisms.into(),
                 locales: "en_US".into(),
             },
         )?;
@@ -87,36 +95,32 @@ impl Conn {
             ));
         };
         self.caps = client_caps(&client_properties);
-        let credentials = match mechanism.as_str() {
-            "PLAIN" => auth::parse_plain(&response),
-            "AMQPLAIN" => codec::decode_amqplain(&response),
-            _ => None,
-        };
-        let user = credentials.as_ref().and_then(|(name, pass)| {
-            self.shared.config.users.iter().find(|u| {
-                u.name == *name
-                    && u.check_password(pass)
-                    // RabbitMQ's loopback_users: held to loopback by name (an
-                    // IPv4-mapped ::ffff:127.x peer is loopback too).
-                    && (self.peer.ip().to_canonical().is_loopback()
-                        || !self.shared.config.loopback_users.contains(&u.name))
-            })
-        });
-        let Some(user) = user else {
-            let name = credentials.map(|(n, _)| n).unwrap_or_default();
-            tracing::warn!(peer = %self.peer, user = %name, mechanism = %mechanism, "login refused");
-            if self.caps.authentication_failure_close {
-                return Err(close(
-                    403,
-                    format!(
-                        "ACCESS_REFUSED - Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-                    ),
-                    (10, 11),
-                ));
+        let user = match self.login(&mechanism, &response) {
+            Ok(user) => user,
+            Err(refusal) => {
+                tracing::warn!(
+                    peer = %self.peer,
+                    user = %refusal.user,
+                    mechanism = %mechanism,
+                    reason = %refusal.reason,
+                    "login refused"
+                );
+                // RabbitMQ: a mechanism it did not offer is a protocol error, closed
+                // without a Close; a refused login is Close 403 (class and method 0)
+                // to clients that can take it.
+                if refusal.offered && self.caps.authentication_failure_close {
+                    return Err(close(
+                        403,
+                        format!(
+                            "ACCESS_REFUSED - Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+                        ),
+                        (0, 0),
+                    ));
+                }
+                return Err(Fault::Io("login refused"));
             }
-            return Err(Fault::Io("login refused"));
         };
-        self.user = user.name.clone();
+        self.user = user;
         let connection_name = match client_properties.get("connection_name") {
             Some(FieldValue::LongString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
             Some(FieldValue::ShortString(s)) => Some(s.clone()),
@@ -190,6 +194,95 @@ impl Conn {
         self.vhost = vhost;
         self.emit(0, &Reply::OpenOk)?;
         self.flush().await
+    }
+}
+
+/// Why a login was refused, for the log (the client is told only the mechanism).
+struct Refusal {
+    user: String,
+    reason: String,
+    /// Whether the mechanism was one Start offered.
+    offered: bool,
+}
+
+fn refused(user: &str, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        user: user.to_owned(),
+        reason: reason.into(),
+        offered: true,
+    }
+}
+
+/// A mechanism Start did not offer, in RabbitMQ's words.
+fn not_offered(reason: String) -> Refusal {
+    Refusal {
+        user: String::new(),
+        reason,
+        offered: false,
+    }
+}
+
+impl Conn {
+    /// The configured user that start-ok's `mechanism` and `response` log in as.
+    ///
+    /// PLAIN and AMQPLAIN check the password; EXTERNAL (offered on TLS only) takes
+    /// the user named by the verified client certificate's common name, without a
+    /// password, as RabbitMQ's `rabbit_auth_mechanism_ssl` with `ssl_cert_login_from
+    /// = common_name` (its refusal reasons are RabbitMQ's too). `loopback_only` users
+    /// are refused from other addresses whatever the mechanism.
+    fn login(&self, mechanism: &str, response: &[u8]) -> Result<String, Refusal> {
+        let (name, password) = match mechanism {
+            "PLAIN" => auth::parse_plain(response)
+                .map(|(n, p)| (n, Some(p)))
+                .ok_or_else(|| refused("", "malformed PLAIN response"))?,
+            "AMQPLAIN" => codec::decode_amqplain(response)
+                .map(|(n, p)| (n, Some(p)))
+                .ok_or_else(|| refused("", "malformed AMQPLAIN response"))?,
+            "EXTERNAL" => match &self.tls {
+                None => {
+                    return Err(not_offered(
+                        "invalid authentication mechanism 'EXTERNAL'".into(),
+                    ));
+                }
+                Some(PeerCert::Absent) => {
+                    return Err(refused(
+                        "",
+                        "connection peer presented no TLS (x.509) certificate",
+                    ));
+                }
+                Some(PeerCert::NoName) => return Err(refused("", "no name found")),
+                Some(PeerCert::Name(name)) => (name.clone(), None),
+            },
+            other => {
+                return Err(not_offered(format!(
+                    "unknown authentication mechanism '{other}'"
+                )));
+            }
+        };
+        let user = self
+            .shared
+            .config
+            .users
+            .iter()
+            .find(|u| u.name == name && password.as_ref().is_none_or(|p| u.check_password(p)));
+        match user {
+            None => Err(refused(
+                &name,
+                format!("user '{name}' - invalid credentials"),
+            )),
+            // RabbitMQ's loopback_users: held to loopback by name, whoever defines the
+            // user (an IPv4-mapped ::ffff:127.x peer is loopback too).
+            Some(u)
+                if !self.peer.ip().to_canonical().is_loopback()
+                    && self.shared.config.loopback_users.contains(&u.name) =>
+            {
+                Err(refused(
+                    &name,
+                    format!("user '{name}' can only connect via localhost"),
+                ))
+            }
+            Some(u) => Ok(u.name.clone()),
+        }
     }
 }
 
