@@ -106,6 +106,36 @@ fn pika_and_aiormq_over_tls() {
     );
 }
 
+/// Runs the shell `script` (with `args` as `$1`...) in a private network namespace of
+/// its own (`unshare --net --map-root-user`: its own loopback, nothing leaves it), in
+/// `dir`, for at most 120 s; returns whether it succeeded and its output.
+fn in_private_network(
+    script: &str,
+    dir: &Path,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (bool, String) {
+    let child = Command::new("timeout")
+        .args([
+            "120",
+            "unshare",
+            "--net",
+            "--map-root-user",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare (util-linux) for a private network namespace");
+    finish(child, "netns", Duration::from_secs(150))
+}
+
 /// The seed's URL: its user and password, `localhost`, the default port.
 const SEED_URL: &str = "amqp://rabbitmqlogin:rabbitmqpassword@localhost/";
 
@@ -267,30 +297,19 @@ cat consumer.out
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed-netns");
     std::fs::create_dir_all(&dir).expect("a working directory");
     let _ = std::fs::remove_file(dir.join("consumer.out"));
-    let child = Command::new("timeout")
-        .args([
-            "120",
-            "unshare",
-            "--net",
-            "--map-root-user",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(env!("CARGO_BIN_EXE_trackswitch"))
-        .arg(&python)
-        .arg(seed_script("seed_consumer.py"))
-        .arg(seed_script("seed_publisher.py"))
-        .arg(SEED_URL)
-        .arg(LEFT_IN_TEST_QUEUE)
-        .current_dir(&dir)
-        .env("TRACKSWITCH_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run unshare (util-linux) for a private network namespace");
-    let (ok, out) = finish(child, "netns", Duration::from_secs(150));
+    let (ok, out) = in_private_network(
+        script,
+        &dir,
+        &[
+            env!("CARGO_BIN_EXE_trackswitch").as_ref(),
+            python.as_os_str(),
+            seed_script("seed_consumer.py").as_ref(),
+            seed_script("seed_publisher.py").as_ref(),
+            SEED_URL.as_ref(),
+            LEFT_IN_TEST_QUEUE.as_ref(),
+        ],
+        &[("TRACKSWITCH_LOG", "info".as_ref())],
+    );
     assert!(ok, "the seed's story in a private network failed:\n{out}");
     for want in [
         "listening on 127.0.0.1",
@@ -382,25 +401,16 @@ CASE=app-held run "$BIN" app-held.json "$ADDR" app:pw
 ADDR=127.0.0.1:5673
 CASE=loopback run "$BIN" listed.json "$ADDR" guest:guest
 "#;
-    let child = Command::new("timeout")
-        .args([
-            "120",
-            "unshare",
-            "--net",
-            "--map-root-user",
-            "sh",
-            "-c",
-            script,
-        ])
-        .env("BIN", env!("CARGO_BIN_EXE_trackswitch"))
-        .env("PY", &python)
-        .env("LOGIN", TRY_LOGIN)
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run unshare (util-linux) for a private network namespace");
-    let (ok, out) = finish(child, "netns", Duration::from_secs(150));
+    let (ok, out) = in_private_network(
+        script,
+        &dir,
+        &[],
+        &[
+            ("BIN", env!("CARGO_BIN_EXE_trackswitch").as_ref()),
+            ("PY", python.as_os_str()),
+            ("LOGIN", TRY_LOGIN.as_ref()),
+        ],
+    );
     assert!(ok, "the loopback_users scenarios failed:\n{out}");
     for want in [
         "listed: refused guest",

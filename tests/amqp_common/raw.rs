@@ -50,22 +50,7 @@ pub(crate) fn short(s: &str) -> Vec<u8> {
 
 /// Header, Start-Ok (PLAIN guest/guest), Tune-Ok, Open: a pipelined handshake.
 pub(crate) fn handshake(frame_max: u32) -> Vec<u8> {
-    let mut out = b"AMQP\x00\x00\x09\x01".to_vec();
-    let mut start_ok = vec![0, 0, 0, 0]; // empty client properties
-    start_ok.extend(short("PLAIN"));
-    let response = b"\0guest\0guest";
-    start_ok.extend_from_slice(&(response.len() as u32).to_be_bytes());
-    start_ok.extend_from_slice(response);
-    start_ok.extend(short("en_US"));
-    out.extend(method(0, 10, 11, &start_ok));
-    let mut tune_ok = 0u16.to_be_bytes().to_vec();
-    tune_ok.extend_from_slice(&frame_max.to_be_bytes());
-    tune_ok.extend_from_slice(&0u16.to_be_bytes());
-    out.extend(method(0, 10, 31, &tune_ok));
-    let mut open = short("/");
-    open.extend([0, 0]);
-    out.extend(method(0, 10, 40, &open));
-    out
+    handshake_with(table(&[]), frame_max, 0)
 }
 
 /// Everything the server sends until it closes the socket.
@@ -205,12 +190,17 @@ pub(crate) fn string_field(name: &str, value: &[u8]) -> Vec<u8> {
 /// A pipelined handshake as guest with `heartbeat` seconds, announcing the
 /// `connection.blocked` capability.
 pub(crate) fn handshake_blocked_capable(frame_max: u32, heartbeat: u16) -> Vec<u8> {
-    let mut out = b"AMQP\x00\x00\x09\x01".to_vec();
     let capabilities = table(&[bool_field("connection.blocked", true)]);
     let mut props = short("capabilities");
     props.push(b'F');
     props.extend(capabilities);
-    let mut start_ok = table(&[props]);
+    handshake_with(table(&[props]), frame_max, heartbeat)
+}
+
+/// Header, Start-Ok (`client_properties`, PLAIN guest/guest), Tune-Ok, Open.
+fn handshake_with(client_properties: Vec<u8>, frame_max: u32, heartbeat: u16) -> Vec<u8> {
+    let mut out = b"AMQP\x00\x00\x09\x01".to_vec();
+    let mut start_ok = client_properties;
     start_ok.extend(short("PLAIN"));
     let response = b"\0guest\0guest";
     start_ok.extend_from_slice(&(response.len() as u32).to_be_bytes());
