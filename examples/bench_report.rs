@@ -410,7 +410,36 @@ fn hashes(s: &Settings) -> Vec<(usize, f64)> {
 }
 
 /// T5: bind + unbind throughput at `size` bindings, and routing with and without churn.
-fn churn(size: usize, s: &Settings) -> Value {
+/// T5's figures.
+#[derive(serde::Serialize)]
+struct Churn {
+    size: usize,
+    trie_ops_per_s: f64,
+    table_ops_per_s: f64,
+    route_ns_without_churn: f64,
+    route_during_churn: Vec<DuringChurn>,
+}
+
+/// Routing interleaved with churn: `routes_per_churn` routes per churn step.
+#[derive(serde::Serialize)]
+struct DuringChurn {
+    routes_per_churn: usize,
+    route_ns: f64,
+    ratio: f64,
+}
+
+/// One T7 row.
+#[derive(serde::Serialize)]
+struct BrokerRow {
+    queues: usize,
+    threads: usize,
+    ours_ns_per_msg: f64,
+    floor_ns_per_msg: f64,
+    ratio: f64,
+    msgs_per_s: f64,
+}
+
+fn churn(size: usize, s: &Settings) -> Churn {
     let w = workloads::w7(size, 7);
     let patterns: Vec<Pattern> = w
         .bindings
@@ -471,17 +500,19 @@ fn churn(size: usize, s: &Settings) -> Value {
         // Per step: per_churn routes and one churn step (two ops); take the churn cost out.
         let steps = per_churn as f64 + 1.0;
         let route_ns = (mixed * steps - 2.0 * trie_ns_per_op) / per_churn as f64;
-        during.push(
-            json!({"routes_per_churn": per_churn, "route_ns": route_ns, "ratio": route_ns / plain}),
-        );
+        during.push(DuringChurn {
+            routes_per_churn: per_churn,
+            route_ns,
+            ratio: route_ns / plain,
+        });
     }
-    json!({
-        "size": size,
-        "trie_ops_per_s": 1e9 / trie_ns_per_op,
-        "table_ops_per_s": 1e9 / table_ns_per_op,
-        "route_ns_without_churn": plain,
-        "route_during_churn": during,
-    })
+    Churn {
+        size,
+        trie_ops_per_s: 1e9 / trie_ns_per_op,
+        table_ops_per_s: 1e9 / table_ns_per_op,
+        route_ns_without_churn: plain,
+        route_during_churn: during,
+    }
 }
 
 /// Writes a log-log SVG of route time against binding count, one line per contender.
@@ -581,7 +612,7 @@ fn svg(rows: &[Row], workload: &str, path: &str) -> std::io::Result<()> {
 /// T7: the in-process broker, publish -> route -> enqueue -> deliver -> ack of
 /// 16-byte bodies through a topic exchange, beside the floor `channel_hop` (a bare
 /// crossbeam channel), 1 and 1,000 queues, 1 and 2 threads. Best of `rounds` batches.
-fn broker_rows(s: &Settings) -> Vec<Value> {
+fn broker_rows(s: &Settings) -> Vec<BrokerRow> {
     use common::broker::{Setup, broker_one_thread, broker_two_threads, channel_hop};
     let n: u64 = if s.full { 50_000 } else { 10_000 };
     let best = |f: &dyn Fn() -> Duration| {
@@ -598,14 +629,14 @@ fn broker_rows(s: &Settings) -> Vec<Value> {
                 1 => broker_one_thread(&setup, n),
                 _ => broker_two_threads(&setup, n),
             });
-            rows.push(json!({
-                "queues": queues,
-                "threads": threads,
-                "ours_ns_per_msg": ours,
-                "floor_ns_per_msg": floor,
-                "ratio": ours / floor,
-                "msgs_per_s": 1e9 / ours,
-            }));
+            rows.push(BrokerRow {
+                queues,
+                threads,
+                ours_ns_per_msg: ours,
+                floor_ns_per_msg: floor,
+                ratio: ours / floor,
+                msgs_per_s: 1e9 / ours,
+            });
         }
     }
     rows
@@ -710,11 +741,11 @@ fn main() {
     }
     println!(
         "\nT5: W7 churn at 250k bindings: trie {:.2}M ops/s, table {:.2}M ops/s (bind or unbind); route {:.0} ns without churn, {:.2}x with 1 route per churn step, {:.2}x with 10",
-        t5["trie_ops_per_s"].as_f64().unwrap_or(0.0) / 1e6,
-        t5["table_ops_per_s"].as_f64().unwrap_or(0.0) / 1e6,
-        t5["route_ns_without_churn"].as_f64().unwrap_or(0.0),
-        t5["route_during_churn"][0]["ratio"].as_f64().unwrap_or(0.0),
-        t5["route_during_churn"][1]["ratio"].as_f64().unwrap_or(0.0),
+        t5.trie_ops_per_s / 1e6,
+        t5.table_ops_per_s / 1e6,
+        t5.route_ns_without_churn,
+        t5.route_during_churn[0].ratio,
+        t5.route_during_churn[1].ratio,
     );
     println!(
         "\nT7: broker in process, publish + route + enqueue + deliver + ack per 16-byte message, beside floor/channel_hop (crossbeam send + recv), same run:\n"
@@ -725,12 +756,12 @@ fn main() {
     for r in &t7 {
         println!(
             "| {} | {} | {:.0} | {:.2}M | {:.0} | {:.1}x |",
-            r["queues"],
-            r["threads"],
-            r["ours_ns_per_msg"].as_f64().unwrap_or(0.0),
-            r["msgs_per_s"].as_f64().unwrap_or(0.0) / 1e6,
-            r["floor_ns_per_msg"].as_f64().unwrap_or(0.0),
-            r["ratio"].as_f64().unwrap_or(0.0),
+            r.queues,
+            r.threads,
+            r.ours_ns_per_msg,
+            r.msgs_per_s / 1e6,
+            r.floor_ns_per_msg,
+            r.ratio,
         );
     }
     println!(
