@@ -2,16 +2,15 @@
 //! deliveries, timers and shutdown. The task owns all the connection's channel state;
 //! the writer task (see [`writer`](super::writer)) owns the socket's write half.
 //!
-//! This file holds the frame loop, channels and publishing; `handshake` the way in,
-//! `methods` one arm per channel method, `confirms` the coalesced publisher confirms,
-//! `close` the way out. They share the connection's state and reach the broker only
+//! This file holds the frame loop and channels; `handshake` the way in, `methods` one
+//! arm per channel method, `publish` publishing, `deliver` consumers' deliveries,
+//! `confirms` the coalesced publisher confirms, `flow` the memory watermark, `close`
+//! the way out. They share the connection's state and reach the broker only
 //! through its public handles.
 
 use std::collections::HashMap;
-use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -20,20 +19,22 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::Shared;
 use super::codec::{self, PROTOCOL_HEADER};
-use super::content::{Content, ContentAssembler, ContentError, Step};
-use super::method::Publish;
+use super::content::{ContentAssembler, ContentError, Step};
 use super::method::{Method, Reply};
 use super::reader::{Frame, FrameReader, MIN_FRAME_MAX, ReadError};
 use super::writer::Outbox;
-use crate::broker::{self, BrokerError, CancelReason, Delivery, Message, PublishOptions, Scope};
+use crate::broker::{self, BrokerError, Delivery, Message, Scope};
 
 mod close;
 mod confirms;
+mod deliver;
 mod flow;
 mod handshake;
 mod methods;
+mod publish;
 
 use confirms::AckRun;
+use deliver::next_event;
 
 /// Flush built replies once this many bytes are pending.
 const FLUSH_AT: usize = 64 * 1024;
@@ -414,28 +415,6 @@ async fn sleep_opt(until: Option<Instant>) {
     }
 }
 
-/// The next delivery (or ended consumer), polled only while the writer has room.
-async fn next_event(out: &Outbox, subs: &mut [Sub], rotate: &mut usize) -> Event {
-    out.wait_room().await;
-    poll_fn(|cx| poll_subs(subs, rotate, cx)).await
-}
-
-fn poll_subs(subs: &mut [Sub], rotate: &mut usize, cx: &mut Context<'_>) -> Poll<Event> {
-    let n = subs.len();
-    for k in 0..n {
-        let i = (*rotate + k) % n;
-        match subs[i].consumer.poll_recv(cx) {
-            Poll::Ready(Some(d)) => {
-                *rotate = (i + 1) % n;
-                return Poll::Ready(Event::Delivery(subs[i].channel, d));
-            }
-            Poll::Ready(None) => return Poll::Ready(Event::Ended(i)),
-            Poll::Pending => {}
-        }
-    }
-    Poll::Pending
-}
-
 impl Conn {
     /// Handles every complete frame in the reader, then flushes the replies.
     /// Stops early when the connection got blocked: the rest waits in the reader.
@@ -632,55 +611,6 @@ impl Conn {
         }
     }
 
-    async fn publish(&mut self, channel: u16, content: Content) -> Result<(), Failure> {
-        let Content {
-            publish:
-                Publish {
-                    exchange,
-                    routing_key,
-                    mandatory,
-                    immediate,
-                },
-            properties,
-            body,
-        } = content;
-        let ids = (60, 40);
-        let message = Message {
-            properties,
-            body: body.into(),
-        };
-        let published = self
-            .channel(channel)?
-            .publish(
-                &exchange,
-                &routing_key,
-                message,
-                PublishOptions {
-                    mandatory,
-                    immediate,
-                },
-            )
-            .map_err(|e| broker_failure(&e, ids))?;
-        if let Some(r) = &published.returned {
-            self.emit_return(channel, r)?;
-        }
-        if let Some(seq) = published.seq {
-            self.confirm(channel, seq, published.ack)?;
-        }
-        Ok(())
-    }
-
-    /// `basic.return` of an unroutable mandatory message.
-    fn emit_return(&mut self, channel: u16, r: &broker::Returned) -> Result<(), Fault> {
-        let reply = Reply::Return {
-            reply_code: r.reply_code,
-            reply_text: r.reply_text.clone(),
-            exchange: r.exchange.clone(),
-            routing_key: r.routing_key.clone(),
-        };
-        self.emit_content(channel, &reply, &r.message)
-    }
-
     async fn on_tick(&mut self) -> Result<(), Fault> {
         if let Some(c) = &self.broker {
             if let Some(reason) = c.close_reason() {
@@ -689,62 +619,6 @@ impl Conn {
         }
         if self.out.is_closed() {
             return Err(Fault::Io("write failed"));
-        }
-        Ok(())
-    }
-
-    async fn on_event(&mut self, ev: Event) -> Result<(), Fault> {
-        match ev {
-            Event::Delivery(channel, d) => {
-                self.emit_delivery(channel, &d)?;
-                self.take_ready()?;
-            }
-            Event::Ended(i) => self.on_ended(i)?,
-        }
-        self.flush().await
-    }
-
-    /// Builds the deliveries that are ready now, without waiting, up to a batch.
-    fn take_ready(&mut self) -> Result<(), Fault> {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        while self.pending.len() < DELIVERY_BATCH {
-            match poll_subs(&mut self.subs, &mut self.rotate, &mut cx) {
-                Poll::Ready(Event::Delivery(channel, d)) => self.emit_delivery(channel, &d)?,
-                Poll::Ready(Event::Ended(i)) => self.on_ended(i)?,
-                Poll::Pending => break,
-            }
-        }
-        Ok(())
-    }
-
-    fn emit_delivery(&mut self, channel: u16, d: &Delivery) -> Result<(), Fault> {
-        let reply = Reply::Deliver {
-            consumer_tag: d.consumer_tag().unwrap_or_default().to_owned(),
-            delivery_tag: d.delivery_tag(),
-            redelivered: d.redelivered(),
-            exchange: d.exchange().to_owned(),
-            routing_key: d.routing_key().to_owned(),
-        };
-        self.emit_content(channel, &reply, d.message())
-    }
-
-    fn on_ended(&mut self, i: usize) -> Result<(), Fault> {
-        let sub = self.subs.swap_remove(i);
-        if sub.consumer.cancel_reason() == Some(CancelReason::QueueDeleted)
-            && self.caps.consumer_cancel_notify
-            && matches!(self.channels.get(&sub.channel), Some(Chan::Open(_)))
-        {
-            self.emit(
-                sub.channel,
-                &Reply::Cancel {
-                    consumer_tag: sub.tag,
-                },
-            )?;
-        }
-        if let Some(c) = &self.broker {
-            if let Some(reason) = c.close_reason() {
-                return Err(close(reason.reply_code(), reason.reply_text(), (0, 0)));
-            }
         }
         Ok(())
     }
