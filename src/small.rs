@@ -13,7 +13,7 @@ pub(crate) enum SmallBytes {
 }
 
 impl SmallBytes {
-    const INLINE: usize = 22;
+    pub(crate) const INLINE: usize = 22;
 
     pub(crate) fn new(b: &[u8]) -> SmallBytes {
         if b.len() <= SmallBytes::INLINE {

@@ -184,7 +184,13 @@ impl Message {
 /// What a stored message costs beyond its message's footprint: its own allocation
 /// (`Arc` counts included) and its names' spill to the heap.
 fn stored_overhead(exchange: &Name, routing_key: &Name) -> u64 {
-    let spill = |n: &Name| if n.len() > 22 { heap_of(n.len()) } else { 0 };
+    let spill = |n: &Name| {
+        if n.len() > SmallBytes::INLINE {
+            heap_of(n.len())
+        } else {
+            0
+        }
+    };
     (heap_of(std::mem::size_of::<Stored>() + 16) + spill(exchange) + spill(routing_key)) as u64
 }
 
