@@ -35,7 +35,7 @@ use super::sync::read;
 
 mod store;
 
-pub(crate) use store::{Access, Perm, Resource, Who};
+pub(crate) use store::{Access, Perm, Resource, Who, check_regex};
 
 /// A user's configure, write and read permissions in one vhost: regexes matched
 /// against the names of the exchanges and queues an operation touches (see
@@ -173,6 +173,13 @@ impl fmt::Debug for UserRecord {
 impl UserRecord {
     /// RabbitMQ's default hashing algorithm, `rabbit_password_hashing_sha256`.
     pub const SHA256: &'static str = "rabbit_password_hashing_sha256";
+
+    /// The hashing algorithms RabbitMQ 3.10.8 has (its module names).
+    pub(crate) const ALGORITHMS: [&'static str; 3] = [
+        UserRecord::SHA256,
+        "rabbit_password_hashing_sha512",
+        "rabbit_password_hashing_md5",
+    ];
 
     /// A user with a [`SHA256`](Self::SHA256) hash and no tags.
     pub fn new(name: impl Into<String>, password_hash: impl Into<String>) -> UserRecord {
