@@ -1,6 +1,6 @@
 //! The handshake of a connection: protocol header, Start / Start-Ok (PLAIN and
-//! AMQPLAIN against the configured users), Tune / Tune-Ok, Open / Open-Ok, all under a
-//! deadline; and the properties and capabilities exchanged on the way. It opens the
+//! AMQPLAIN against the broker's user store), Tune / Tune-Ok, Open / Open-Ok (the
+//! broker checks the user's access to the vhost), all under a deadline; and the properties and capabilities exchanged on the way. It opens the
 //! broker connection; it knows nothing of channels.
 
 use super::ReadHalf;
@@ -92,15 +92,15 @@ impl Conn {
             "AMQPLAIN" => codec::decode_amqplain(&response),
             _ => None,
         };
+        // Against the broker's user store (the configured users are loaded into it).
         let user = credentials.as_ref().and_then(|(name, pass)| {
-            self.shared.config.users.iter().find(|u| {
-                u.name == *name
-                    && u.check_password(pass)
-                    // RabbitMQ's loopback_users: held to loopback by name (an
-                    // IPv4-mapped ::ffff:127.x peer is loopback too).
-                    && (self.peer.ip().to_canonical().is_loopback()
-                        || !self.shared.config.loopback_users.contains(&u.name))
-            })
+            let u = self.shared.broker.user(name)?;
+            let allowed = auth::verify(&u, pass)
+                // RabbitMQ's loopback_users: held to loopback by name (an
+                // IPv4-mapped ::ffff:127.x peer is loopback too).
+                && (self.peer.ip().to_canonical().is_loopback()
+                    || !self.shared.config.loopback_users.contains(&u.name));
+            allowed.then_some(u)
         });
         let Some(user) = user else {
             let name = credentials.map(|(n, _)| n).unwrap_or_default();
