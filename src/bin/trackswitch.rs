@@ -26,7 +26,11 @@
 //! (default `localhost:5672`: 127.0.0.1 and ::1) until Ctrl-C, then closes every
 //! connection with 320 CONNECTION_FORCED. `--user` and the default-user environment
 //! variables (`TRACKSWITCH_DEFAULT_USER` / `_PASS`, RabbitMQ's `RABBITMQ_DEFAULT_USER`
-//! / `_PASS`) replace the default `guest`.
+//! / `_PASS`) replace the default `guest`. The default user gets all permissions on
+//! `/`, as RabbitMQ's; users a config file lists (and `--user` users beside them) get
+//! all permissions on every vhost unless the file has a `permissions` key, which then
+//! says exactly who may do what (the default user keeps `/` unless it names it).
+//! Definitions (`--definitions`) that bring users replace the default guest.
 //!
 //! Arguments are parsed by clap (`--help` on every command). Exit status: 0 on success;
 //! 2 on a usage error (clap's message and usage on stderr) or invalid input (unreadable
@@ -419,8 +423,8 @@ fn unicode_escape(body: &[u8]) -> Option<u16> {
 /// `trackswitch serve`.
 #[cfg(feature = "server")]
 mod serve {
-    use trackswitch::amqp::{Server, ServerConfig, User};
-    use trackswitch::broker::Broker;
+    use trackswitch::amqp::{ConfigError, Server, ServerConfig, User, UserPermissions};
+    use trackswitch::broker::{Broker, Permissions};
 
     use super::Failure;
 
@@ -430,7 +434,15 @@ TRACKSWITCH_LOG, default info).
 
 Environment: TRACKSWITCH_DEFAULT_USER and TRACKSWITCH_DEFAULT_PASS (or RabbitMQ's
 RABBITMQ_DEFAULT_USER and RABBITMQ_DEFAULT_PASS) set the default user in place of
-guest/guest. guest may log in from loopback only, whoever defines it.";
+guest/guest. guest may log in from loopback only, whoever defines it.
+
+Permissions: the default user (guest, --user, the environment's) gets all
+permissions on / (configure, write, read: \".*\"), as in RabbitMQ. When a config file
+lists users, they (and --user users beside them) get all permissions on every vhost,
+unless the file has a \"permissions\" key: [{\"user\", \"vhost\", \"configure\",
+\"write\", \"read\"}], RabbitMQ's definitions format; then every user gets exactly
+what it lists, and the default user, unless listed, all on /. Definitions that bring
+users replace the default guest.";
 
     /// `trackswitch serve`'s flags.
     #[derive(clap::Args)]
@@ -443,8 +455,8 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
         /// --user or a default user from the environment, guest/guest is not created
         #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = user_flag)]
         users: Vec<User>,
-        /// JSON: {"users": [...], "vhosts": [...], "limits": {...}} (default: user
-        /// guest/guest, from loopback only)
+        /// JSON: {"users": [...], "vhosts": [...], "permissions": [...], "limits": {...}}
+        /// (default: user guest/guest, from loopback only, all permissions on /)
         #[arg(long = "config", value_name = "FILE")]
         config_file: Option<String>,
         /// RabbitMQ-style definitions to load at start
@@ -481,6 +493,12 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
             None => (ServerConfig::default(), false),
         };
         users.extend(default_user_from_env());
+        // The default users: guest unless the file lists users, or the ones given.
+        let implicit_guest = users.is_empty() && !config_lists_users;
+        let mut default_users: Vec<String> = users.iter().map(|u| u.name.clone()).collect();
+        if implicit_guest {
+            default_users.push("guest".into());
+        }
         if !users.is_empty() {
             // They replace the default guest, as RabbitMQ's default user does; users a
             // config file lists stay.
@@ -512,12 +530,21 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
             }
             tracing::info!(
                 file = %path,
+                users = report.users,
+                permissions = report.permissions,
                 exchanges = report.exchanges,
                 queues = report.queues,
                 bindings = report.bindings,
                 "definitions loaded"
             );
+            // Definitions that bring users replace the default guest (RabbitMQ seeds no
+            // default user when it loads definitions at boot).
+            if implicit_guest && report.users > 0 {
+                config.users.clear();
+                default_users.clear();
+            }
         }
+        grant_default_users(&mut config, &default_users, config_lists_users);
         let names: Vec<&str> = config.users.iter().map(|u| u.name.as_str()).collect();
         tracing::info!(users = %names.join(", "), "users");
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -527,7 +554,17 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
         runtime.block_on(async move {
             let server = Server::bind(&listen_addrs(&listen)?[..], broker, config)
                 .await
-                .map_err(|e| Failure::input(format!("cannot listen on {listen}: {e}")))?;
+                .map_err(|e| {
+                    // A configuration the broker cannot take (a permission naming an
+                    // unknown user or vhost) is the config file's problem.
+                    match e.get_ref().and_then(|e| e.downcast_ref::<ConfigError>()) {
+                        Some(c) => Failure::input(match &config_file {
+                            Some(path) => format!("{path}: {c}"),
+                            None => c.to_string(),
+                        }),
+                        None => Failure::input(format!("cannot listen on {listen}: {e}")),
+                    }
+                })?;
             let stop = server.shutdown_handle();
             tokio::spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
@@ -540,6 +577,29 @@ guest/guest. guest may log in from loopback only, whoever defines it.";
                 .await
                 .map_err(|e| Failure::internal(format!("server failed: {e}")))
         })
+    }
+
+    /// The default users' permissions: all on `/`, unless `permissions` names them.
+    /// Without a `permissions` key and with users listed in the file, every user gets
+    /// every vhost (the configuration's `None`), the default ones too.
+    fn grant_default_users(
+        config: &mut ServerConfig,
+        default_users: &[String],
+        config_lists_users: bool,
+    ) {
+        if config.permissions.is_none() && config_lists_users {
+            return;
+        }
+        let list = config.permissions.get_or_insert_with(Vec::new);
+        for name in default_users {
+            if !list.iter().any(|p| p.user == *name) {
+                list.push(UserPermissions {
+                    user: name.clone(),
+                    vhost: "/".into(),
+                    permissions: Permissions::all(),
+                });
+            }
+        }
     }
 
     /// `--user NAME:PASSWORD`: the password is everything after the first `:`.
