@@ -307,6 +307,12 @@ impl ChannelShared {
 /// Every method takes `&self`; the channel is `Send + Sync`. Dropping it closes it
 /// (unacked messages are requeued, consumers cancelled).
 ///
+/// With access control on ([`Broker::set_access_control`](super::Broker::set_access_control)),
+/// the methods that need a permission (declares, deletes, binds, publish, consume,
+/// get, purge: the table on [`Broker::set_permissions`](super::Broker::set_permissions))
+/// also fail with 403 ACCESS_REFUSED, a channel error, before their other checks
+/// look anything up.
+///
 /// # Examples
 ///
 /// ```

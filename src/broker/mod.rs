@@ -11,6 +11,9 @@
 //!   ([`futures_core::Stream`], no runtime needed) receive.
 //! - [`Delivery`]: a received message, acked, nacked or rejected.
 //!
+//! - [`Permissions`], [`UserRecord`]: RabbitMQ's per-user vhost permissions and the
+//!   user store, checked once [`Broker::set_access_control`] turns them on.
+//!
 //! Queues are classic RabbitMQ queues: FIFO with requeue to the original position,
 //! per-queue and per-message TTL, queue expiry, length limits with the three overflow
 //! modes, dead-lettering with `x-death`, priorities, single active consumer, consumer
@@ -20,6 +23,16 @@
 //! transactions ([`Channel::tx_select`]) and direct reply-to (consume
 //! `amq.rabbitmq.reply-to`). `shared/CONFORMANCE.md` lists the behaviours row by
 //! row; the tests are named after its rows.
+//!
+//! # Permissions
+//!
+//! A broker checks nothing by default ([`AccessControl::Unrestricted`]). With
+//! [`AccessControl::Enforced`] (the wire server turns it on), a connection opens a
+//! vhost only if its user ([`ConnectOptions::user`]) has permissions there, and every
+//! declare, delete, bind, publish, consume, get and purge checks RabbitMQ's configure,
+//! write or read regex, in RabbitMQ 3.10.8's order and with its texts (the table is on
+//! [`Broker::set_permissions`]). Users and permissions round-trip through
+//! definitions.
 //!
 //! # Transactions
 //!
@@ -71,8 +84,9 @@
 //!
 //! Publishing takes the vhost's topology lock for reading only and each queue's own
 //! lock in turn, so publishers on many threads do not serialise on one lock; locks
-//! are always taken in one order (topology, queue, consumer buffer; channel state is
-//! a leaf), so no sequence of operations deadlocks.
+//! are always taken in one order (topology, queue, consumer buffer; channel state and
+//! the user store are leaves), so no sequence of operations deadlocks. A publish under
+//! access control finds its grant in a per-thread cache: no lock, no regex.
 //!
 //! # Time
 //!
