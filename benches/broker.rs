@@ -1,7 +1,8 @@
 //! Criterion benches of the in-process broker (target T7): publish -> route -> enqueue
 //! -> deliver -> ack of 16-byte bodies through a topic exchange, 1 and 1,000 queues, 1
 //! and 2 threads, beside the floor `floor/channel_hop` (a bare crossbeam channel) in
-//! the same group.
+//! the same group; `ours/1q+permissions` is `ours/1q` with access control on (every
+//! publish checked against a regex grant).
 
 #[allow(unreachable_pub, dead_code)] // shared with the report example
 mod common;
@@ -28,12 +29,17 @@ fn publish_deliver_ack(c: &mut Criterion) {
             BenchmarkId::new("floor/channel_hop", format!("{threads}t")),
             |b| b.iter_custom(|iters| (0..iters).map(|_| channel_hop(n, threads)).sum()),
         );
-        for queues in [1usize, 1_000] {
+        for (queues, permissions) in [(1usize, false), (1, true), (1_000, false)] {
             // Prefetch 0 on two threads (the consumer keeps up through its buffer),
             // 1 on one thread (each message is acked before the next is published).
             let prefetch = if threads == 1 { 1 } else { 0 };
-            let setup = Setup::new(queues, prefetch);
-            let id = BenchmarkId::new(format!("ours/{queues}q"), format!("{threads}t"));
+            let mut setup = Setup::new(queues, prefetch);
+            let mut name = format!("ours/{queues}q");
+            if permissions {
+                setup = setup.with_permissions();
+                name.push_str("+permissions");
+            }
+            let id = BenchmarkId::new(name, format!("{threads}t"));
             g.bench_function(id, |b| {
                 b.iter_custom(|iters| {
                     (0..iters)

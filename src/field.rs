@@ -358,9 +358,11 @@ pub struct FieldTable {
 
 /// What the allocator spends on one heap block beyond its bytes (glibc's header and
 /// rounding, about 16 bytes): memory accounting charges it per allocation.
+#[cfg(feature = "broker")]
 pub(crate) const ALLOC_OVERHEAD: usize = 16;
 
 /// Heap bytes of a buffer of `capacity` bytes (none when empty).
+#[cfg(feature = "broker")]
 pub(crate) fn heap_of(capacity: usize) -> usize {
     if capacity == 0 {
         0
@@ -369,6 +371,7 @@ pub(crate) fn heap_of(capacity: usize) -> usize {
     }
 }
 
+#[cfg(feature = "broker")]
 impl FieldValue {
     /// Heap bytes this value owns (nested values included), for memory accounting.
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -388,6 +391,7 @@ impl FieldValue {
 impl FieldTable {
     /// Heap bytes this table owns (names and nested values included), for memory
     /// accounting.
+    #[cfg(feature = "broker")]
     pub(crate) fn heap_bytes(&self) -> usize {
         heap_of(self.entries.capacity() * std::mem::size_of::<(String, FieldValue)>())
             + self

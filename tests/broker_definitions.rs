@@ -21,6 +21,13 @@
 //! bindings (ignoring `internal` and queue `type`); an exchange with `"internal": true`
 //! in this crate's format imported as internal.
 //!
+//! Users and permissions: the file's `users` and `permissions` sections are what
+//! `rabbitmqctl export_definitions` wrote for users made with `add_user`,
+//! `set_user_tags` and `set_permissions` (a throwaway user on the probe node exported
+//! the same fields in the same order: `hashing_algorithm`, `limits`, `name`,
+//! `password_hash`, `tags` as an array; `configure`, `read`, `user`, `vhost`,
+//! `write`).
+//!
 //! The routing table in `routing_after_import_agrees_with_rabbitmq` is what that
 //! RabbitMQ node did: for each case every queue of the vhost was purged, one message
 //! published with pika, and the queues with a message listed.
@@ -30,7 +37,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use trackswitch::broker::{
-    Broker, DefinitionsError, ExchangeDeclare, ManualClock, Message, PublishOptions, QueueDeclare,
+    AccessControl, Broker, ConnectOptions, DefinitionsError, ExchangeDeclare, ManualClock, Message,
+    Permissions, PublishOptions, QueueDeclare, UserRecord,
 };
 use trackswitch::{FieldTable, FieldValue};
 
@@ -184,15 +192,14 @@ fn import_rabbitmq_export_counts_and_warnings() {
     assert_eq!(report.queues, 15);
     assert_eq!(report.bindings, 18);
     assert_eq!(report.vhosts, 1, "`/` existed, `staging` is new");
+    assert_eq!((report.users, report.permissions), (2, 4));
     assert_eq!(
         report.warnings,
         [
             "global_parameters: 1 entry ignored (global parameters are not supported)",
             "parameters: 2 entries ignored (runtime parameters are not supported)",
-            "permissions: 4 entries ignored (permissions are not supported)",
             "policies: 2 entries ignored (policies are not supported)",
             "topic_permissions: 1 entry ignored (topic permissions are not supported)",
-            "users: 2 entries ignored (users are not supported)",
             "vhosts[1].limits: vhost limits are not supported, ignored",
         ]
     );
@@ -254,6 +261,7 @@ fn export_reimports_into_a_fresh_broker() {
         ),
         (9, 15, 18, 1)
     );
+    assert_eq!((report.users, report.permissions), (2, 4));
     for vhost in ["/", "staging"] {
         assert_eq!(topology(&a, vhost), topology(&b, vhost), "vhost {vhost}");
     }
@@ -834,4 +842,223 @@ fn broker_refusal_names_the_object_and_keeps_earlier_ones() {
         "earlier objects stay: {names:?}"
     );
     assert!(!names.contains(&"last".to_string()));
+}
+
+// ----- users and permissions -----
+
+/// The file's `users` and `permissions` sections come back from the broker's export
+/// object for object, in RabbitMQ's field names (users sorted by name here, in
+/// creation order there; permissions in the same order, by vhost then user).
+#[test]
+fn users_and_permissions_round_trip_in_rabbitmqs_form() {
+    let rabbit: Value = serde_json::from_str(RABBITMQ_JSON).unwrap();
+    let ours: Value = serde_json::from_str(&imported().export_definitions()).unwrap();
+    let mut users = rabbit["users"].as_array().unwrap().clone();
+    users.sort_by_key(|u| s(&u["name"]));
+    assert_eq!(ours["users"], Value::Array(users));
+    assert_eq!(ours["permissions"], rabbit["permissions"]);
+    // Field order as RabbitMQ writes it.
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        keys(&ours["users"][0]),
+        [
+            "hashing_algorithm",
+            "limits",
+            "name",
+            "password_hash",
+            "tags"
+        ]
+    );
+    assert_eq!(
+        keys(&ours["permissions"][0]),
+        ["configure", "read", "user", "vhost", "write"]
+    );
+}
+
+#[test]
+fn imported_users_and_permissions_are_the_brokers() {
+    let b = imported();
+    let publisher = b.user("app-publisher").expect("imported");
+    assert_eq!(
+        publisher,
+        UserRecord {
+            name: "app-publisher".into(),
+            password_hash: "egR91bEH6gQmVPaCpeLdoxbh3ZRMvPFJ2iLpuBH+HCafZFHb".into(),
+            hashing_algorithm: UserRecord::SHA256.into(),
+            tags: vec!["monitoring".into()],
+        }
+    );
+    assert_eq!(
+        b.permissions("app-publisher"),
+        [
+            (
+                "/".to_string(),
+                Permissions::new("", "^(orders|billing)$", "")
+            ),
+            (
+                "staging".to_string(),
+                Permissions::new("^orders.*", "^orders.*", ".*")
+            ),
+        ]
+    );
+    // Imports do not turn checks on; once on, the imported permissions apply.
+    assert_eq!(b.access_control(), AccessControl::Unrestricted);
+    b.set_access_control(AccessControl::Enforced);
+    let conn = b
+        .connect(ConnectOptions {
+            user: "app-publisher".into(),
+            ..ConnectOptions::default()
+        })
+        .unwrap();
+    let ch = conn.open_channel().unwrap();
+    ch.publish(
+        "orders",
+        "order.created",
+        Message::new("m"),
+        PublishOptions::default(),
+    )
+    .unwrap();
+    let err = ch
+        .queue_declare("mine", &QueueDeclare::default())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ACCESS_REFUSED - access to queue 'mine' in vhost '/' refused for user 'app-publisher'"
+    );
+    // An import under access control is not checked: guest has nothing on `new`.
+    b.import_definitions(
+        r#"{"vhosts": [{"name": "new"}],
+            "queues": [{"name": "q", "vhost": "new", "durable": true}]}"#,
+    )
+    .expect("the import's own connection is not checked");
+}
+
+#[test]
+fn users_in_older_forms_and_their_warnings() {
+    let b = broker();
+    let report = b
+        .import_definitions(
+            r#"{"users": [{"name": "ops", "password_hash": "", "tags": "administrator, monitoring",
+                           "limits": {"max-connections": 10}, "colour": "red"},
+                          {"name": "svc", "password_hash": "x",
+                           "hashing_algorithm": "rabbit_password_hashing_sha512"}]}"#,
+        )
+        .unwrap();
+    assert_eq!(report.users, 2);
+    assert_eq!(
+        report.warnings,
+        [
+            "users[0].limits: user limits are not supported, ignored",
+            "users[0].colour: unknown field, ignored",
+        ]
+    );
+    assert_eq!(b.user("ops").unwrap().tags, ["administrator", "monitoring"]);
+    assert_eq!(
+        b.user("svc").unwrap().hashing_algorithm,
+        "rabbit_password_hashing_sha512"
+    );
+    // An import replaces a user's hash and tags and keeps its other permissions.
+    b.add_vhost("v");
+    b.set_permissions("ops", "v", Permissions::all()).unwrap();
+    b.import_definitions(
+        r#"{"users": [{"name": "ops", "password_hash": "new"}],
+            "permissions": [{"user": "ops", "vhost": "/", "configure": "", "write": "", "read": ".*"}]}"#,
+    )
+    .unwrap();
+    let ops = b.user("ops").unwrap();
+    assert_eq!((ops.password_hash.as_str(), ops.tags.len()), ("new", 0));
+    assert_eq!(b.permissions("ops").len(), 2);
+}
+
+#[test]
+fn bad_users_and_permissions_name_their_place() {
+    let user = r#"{"name": "u", "password_hash": ""}"#;
+    let cases: &[(String, &str)] = &[
+        (
+            r#"{"users": [{"password_hash": ""}]}"#.into(),
+            "users[0].name: missing",
+        ),
+        (
+            r#"{"users": [{"name": "u"}]}"#.into(),
+            "users[0].password_hash: missing",
+        ),
+        (
+            r#"{"users": [{"name": "u", "password": "secret"}]}"#.into(),
+            "users[0].password: plaintext passwords are not imported; give password_hash",
+        ),
+        (
+            r#"{"users": [{"name": "u", "password_hash": "", "hashing_algorithm": "bcrypt"}]}"#
+                .into(),
+            "users[0].hashing_algorithm: unknown hashing algorithm 'bcrypt' (expected one of \
+             rabbit_password_hashing_sha256, rabbit_password_hashing_sha512, \
+             rabbit_password_hashing_md5)",
+        ),
+        (
+            r#"{"users": [{"name": "u", "password_hash": "", "tags": [1]}]}"#.into(),
+            "users[0].tags[0]: expected a string",
+        ),
+        (
+            r#"{"users": [{"name": "u", "password_hash": "", "tags": {}}]}"#.into(),
+            "users[0].tags: expected an array of strings or a comma-separated string",
+        ),
+        (
+            r#"{"users": [{"name": "u", "password_hash": 5}]}"#.into(),
+            "users[0].password_hash: expected a string",
+        ),
+        (
+            format!(
+                r#"{{"users": [{user}], "permissions": [{{"user": "nobody", "vhost": "/",
+                    "configure": "", "write": "", "read": ""}}]}}"#
+            ),
+            "permissions[0].user: unknown user 'nobody' (neither in users nor in the broker)",
+        ),
+        (
+            format!(
+                r#"{{"users": [{user}], "permissions": [{{"user": "u", "vhost": "nope",
+                    "configure": "", "write": "", "read": ""}}]}}"#
+            ),
+            "permissions[0].vhost: unknown vhost 'nope' (neither in vhosts nor in the broker)",
+        ),
+        (
+            format!(
+                r#"{{"users": [{user}], "permissions": [{{"user": "u", "vhost": "/",
+                    "configure": ".*", "write": "[a", "read": ""}}]}}"#
+            ),
+            "permissions[0].write: invalid regex '[a': unclosed character class",
+        ),
+        (
+            format!(
+                r#"{{"users": [{user}], "permissions": [{{"user": "u", "vhost": "/",
+                    "configure": ".*", "write": ".*"}}]}}"#
+            ),
+            "permissions[0].read: missing",
+        ),
+        (
+            format!(
+                r#"{{"users": [{user}], "permissions": [{{"user": "u", "vhost": "/",
+                    "configure": null, "write": ".*", "read": ".*"}}]}}"#
+            ),
+            "permissions[0].configure: expected a string",
+        ),
+    ];
+    for (json, message) in cases {
+        let b = broker();
+        let err = b.import_definitions(json).unwrap_err();
+        assert!(
+            matches!(err, DefinitionsError::Invalid { .. }),
+            "{json}: {err:?}"
+        );
+        assert_eq!(err.to_string(), *message, "{json}");
+        assert!(b.users().is_empty(), "nothing changed: {json}");
+    }
+    // Users and vhosts already in the broker may be referred to.
+    let b = broker();
+    b.add_user(UserRecord::new("u", ""));
+    b.add_vhost("v");
+    let report = b
+        .import_definitions(
+            r#"{"permissions": [{"user": "u", "vhost": "v", "configure": "", "write": "", "read": ""}]}"#,
+        )
+        .unwrap();
+    assert_eq!(report.permissions, 1);
 }

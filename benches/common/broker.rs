@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use trackswitch::FieldTable;
 use trackswitch::broker::{
-    Broker, Channel, ConnectOptions, Connection, ConsumeOptions, Consumer, ExchangeDeclare,
-    Message, PublishOptions, QueueDeclare,
+    AccessControl, Broker, Channel, ConnectOptions, Connection, ConsumeOptions, Consumer,
+    ExchangeDeclare, Message, Permissions, PublishOptions, QueueDeclare, UserRecord,
 };
 
 /// The body every message carries.
@@ -93,6 +93,20 @@ impl Setup {
             consumers,
             keys,
         }
+    }
+}
+
+impl Setup {
+    /// The same with access control on: the connections' user (guest) may write to
+    /// `bench` and read `q*` only, regexes that are run (not `.*`), so every publish
+    /// is checked (through the broker's per-thread cache).
+    pub fn with_permissions(self) -> Setup {
+        self.broker.add_user(UserRecord::new("guest", ""));
+        self.broker
+            .set_permissions("guest", "/", Permissions::new("^$", "^bench$", "^q"))
+            .expect("permissions");
+        self.broker.set_access_control(AccessControl::Enforced);
+        self
     }
 }
 

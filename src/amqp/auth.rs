@@ -1,12 +1,18 @@
-//! Users and passwords: RabbitMQ's `rabbit_password_hashing_sha256` scheme, and the
-//! PLAIN mechanism's response.
+//! Users and passwords: RabbitMQ's `rabbit_password_hashing_sha256` scheme, the PLAIN
+//! mechanism's response, and the configuration's users and permissions loaded into
+//! the broker, whose user store logins are checked against.
 //!
 //! A stored hash is `base64(salt ++ sha256(salt ++ password))` with a 4-byte salt, the
 //! format of `password_hash` in RabbitMQ's definitions files, so users can be copied
 //! from there. SHA-256 and base64 are small enough to write here (FIPS 180-4, RFC 4648)
-//! rather than add dependencies; tests check them against published vectors.
+//! rather than add dependencies; tests check them against published vectors. The
+//! broker stores hashes and never reads them: verifying is this module's.
 
 use std::fmt;
+use std::io;
+
+use super::config::{ServerConfig, err as config_error};
+use crate::broker::{AccessControl, Broker, Permissions, UserRecord};
 
 /// A user allowed to log in.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,21 +58,123 @@ impl User {
 
     /// Whether `password` matches the stored hash (compared in constant time).
     pub fn check_password(&self, password: &str) -> bool {
-        let Some(stored) = base64_decode(&self.password_hash) else {
-            return false;
-        };
-        if stored.len() != 4 + 32 {
-            return false;
-        }
-        let mut input = stored[..4].to_vec();
-        input.extend_from_slice(password.as_bytes());
-        let digest = sha256(&input);
-        digest
-            .iter()
-            .zip(&stored[4..])
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        check_hash(&self.password_hash, password)
     }
+}
+
+/// Whether `password` matches a user of the broker's store: its hash must be
+/// [`UserRecord::SHA256`] (the only algorithm verified here).
+pub(crate) fn verify(user: &UserRecord, password: &str) -> bool {
+    user.hashing_algorithm == UserRecord::SHA256 && check_hash(&user.password_hash, password)
+}
+
+/// Whether `password` matches `base64(salt4 ++ sha256(salt4 ++ password))`, compared
+/// in constant time.
+fn check_hash(hash: &str, password: &str) -> bool {
+    let Some(stored) = base64_decode(hash) else {
+        return false;
+    };
+    if stored.len() != 4 + 32 {
+        return false;
+    }
+    let mut input = stored[..4].to_vec();
+    input.extend_from_slice(password.as_bytes());
+    let digest = sha256(&input);
+    digest
+        .iter()
+        .zip(&stored[4..])
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+/// Checks what [`load`] needs of `config` and `broker`, changing nothing: each entry
+/// of `permissions` names a user (in `users` or the broker's store) and a vhost (in
+/// `vhosts` or the broker), and its regexes compile.
+///
+/// # Errors
+///
+/// `InvalidInput`, with a [`ConfigError`](super::ConfigError) naming the entry.
+pub(crate) fn check(broker: &Broker, config: &ServerConfig) -> io::Result<()> {
+    let Some(list) = &config.permissions else {
+        return Ok(());
+    };
+    let vhosts = broker.vhosts();
+    for (i, p) in list.iter().enumerate() {
+        let problem = if !config.users.iter().any(|u| u.name == p.user)
+            && broker.user(&p.user).is_none()
+        {
+            format!("user '{}' does not exist", p.user)
+        } else if p.vhost != "/" && !config.vhosts.contains(&p.vhost) && !vhosts.contains(&p.vhost)
+        {
+            format!("vhost '{}' does not exist", p.vhost)
+        } else {
+            let Permissions {
+                configure,
+                write,
+                read,
+            } = &p.permissions;
+            let bad = [("configure", configure), ("write", write), ("read", read)]
+                .into_iter()
+                .find_map(|(which, re)| {
+                    crate::broker::check_regex(re)
+                        .err()
+                        .map(|reason| format!("invalid {which} regex '{re}': {reason}"))
+                });
+            match bad {
+                Some(problem) => problem,
+                None => continue,
+            }
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            config_error(format!("permissions[{i}]: {problem}")),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads `config` into `broker` (after [`check`]): its vhosts, its users (replacing
+/// the hash of a user of the same name; tags stay), their permissions (see
+/// [`ServerConfig::permissions`]), and turns access control on.
+pub(crate) fn load(broker: &Broker, config: &ServerConfig) {
+    for vhost in &config.vhosts {
+        broker.add_vhost(vhost);
+    }
+    for u in &config.users {
+        let mut record = broker
+            .user(&u.name)
+            .unwrap_or_else(|| UserRecord::new(&u.name, ""));
+        record.password_hash.clone_from(&u.password_hash);
+        record.hashing_algorithm = UserRecord::SHA256.into();
+        broker.add_user(record);
+    }
+    // Checked: only a concurrent delete of a vhost makes one fail, and then there
+    // is nothing to grant there.
+    match &config.permissions {
+        None => {
+            for u in &config.users {
+                for vhost in broker.vhosts() {
+                    let _ = broker.set_permissions(&u.name, &vhost, Permissions::all());
+                }
+            }
+        }
+        Some(list) => {
+            for p in list {
+                let _ = broker.set_permissions(&p.user, &p.vhost, p.permissions.clone());
+            }
+        }
+    }
+    for u in broker.users() {
+        if u.hashing_algorithm != UserRecord::SHA256 {
+            tracing::warn!(
+                user = %u.name,
+                algorithm = %u.hashing_algorithm,
+                "only {} hashes are verified: this user cannot log in",
+                UserRecord::SHA256
+            );
+        }
+    }
+    broker.set_access_control(AccessControl::Enforced);
 }
 
 /// `base64(salt ++ sha256(salt ++ password))`, RabbitMQ's SHA-256 password hash.

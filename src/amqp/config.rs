@@ -3,12 +3,13 @@
 //! The file is read into typed serde structs that refuse unknown keys
 //! (`deny_unknown_fields`); `serde_path_to_error` names the place of a wrong value
 //! (`users[0].password`). The checks no type can express (a user's password,
-//! limits' ranges) sit beside the structs.
+//! limits' ranges, permission regexes) sit beside the structs.
 
 use std::fmt;
 use std::time::Duration;
 
 use super::auth::User;
+use crate::broker::Permissions;
 
 /// Limits of a [`Server`](super::Server). Every one has a default close to RabbitMQ's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,23 +61,35 @@ impl Default for Limits {
     }
 }
 
-/// What a [`Server`](super::Server) accepts: users and limits.
+/// What a [`Server`](super::Server) accepts: users, their permissions, vhosts and
+/// limits.
 ///
 /// The default has one user, `guest`/`guest`, who (as every user named in
 /// `loopback_users`, default `["guest"]`) may log in from loopback addresses only, as
 /// RabbitMQ's `loopback_users`.
 ///
+/// The server loads `users` into its broker's user store at start (replacing users of
+/// the same name) and logs users in against that store, so users a definitions import
+/// added log in too. It then sets `permissions` and turns the broker's access control
+/// on ([`AccessControl::Enforced`](crate::broker::AccessControl)): a user opens a vhost
+/// only where it has permissions and each operation is checked as in RabbitMQ.
+///
 /// # Examples
 ///
 /// ```
 /// use trackswitch::amqp::ServerConfig;
+/// use trackswitch::broker::Permissions;
 ///
 /// let config = ServerConfig::from_json(r#"{
 ///     "users": [{"name": "app", "password": "s3cret"}],
 ///     "vhosts": ["/", "staging"],
+///     "permissions": [{"user": "app", "vhost": "staging",
+///                      "configure": "^app\\.", "write": ".*", "read": ".*"}],
 ///     "limits": {"heartbeat": 30, "max_connections": 100}
 /// }"#)?;
 /// assert_eq!(config.users[0].name, "app");
+/// let granted = &config.permissions.as_ref().unwrap()[0];
+/// assert_eq!(granted.permissions, Permissions::new(r"^app\.", ".*", ".*"));
 /// assert_eq!(config.limits.heartbeat, 30);
 /// # Ok::<(), trackswitch::amqp::ConfigError>(())
 /// ```
@@ -90,8 +103,28 @@ pub struct ServerConfig {
     pub loopback_users: Vec<String>,
     /// Virtual hosts to create on the broker at start (besides `/`).
     pub vhosts: Vec<String>,
+    /// Who may do what in which vhost. `None` (the default, and a file without a
+    /// `permissions` key): every user in `users` gets all permissions
+    /// ([`Permissions::all`]) on every vhost the broker has when the server starts,
+    /// as before permissions existed. `Some`: exactly these, each user and vhost
+    /// existing when the server starts (in `users` or `vhosts`, or already in the
+    /// broker).
+    pub permissions: Option<Vec<UserPermissions>>,
     /// Limits.
     pub limits: Limits,
+}
+
+/// A user's permissions in a vhost, as [`ServerConfig::permissions`] lists them (an
+/// entry of the definitions format's `permissions`: `{"user", "vhost", "configure",
+/// "write", "read"}` in a file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPermissions {
+    /// The user's name.
+    pub user: String,
+    /// The vhost.
+    pub vhost: String,
+    /// The regexes (see [`Broker::set_permissions`](crate::broker::Broker::set_permissions)).
+    pub permissions: Permissions,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +133,7 @@ impl Default for ServerConfig {
             users: vec![User::guest()],
             loopback_users: vec!["guest".into()],
             vhosts: Vec::new(),
+            permissions: None,
             limits: Limits::default(),
         }
     }
@@ -117,7 +151,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn err(s: impl Into<String>) -> ConfigError {
+pub(crate) fn err(s: impl Into<String>) -> ConfigError {
     ConfigError(s.into())
 }
 
@@ -129,6 +163,8 @@ impl ServerConfig {
     ///            {"name": "dev", "password": "plain text"}],
     ///  "loopback_users": ["guest", "dev"],
     ///  "vhosts": ["/", "staging"],
+    ///  "permissions": [{"user": "app", "vhost": "/",
+    ///                   "configure": "^app\\.", "write": ".*", "read": ".*"}],
     ///  "limits": {"frame_max": 131072, "channel_max": 2047, "heartbeat": 60,
     ///             "max_message_size": 134217728, "max_connections": 1024,
     ///             "handshake_timeout_ms": 10000, "connection_buffer": 4194304,
@@ -140,13 +176,18 @@ impl ServerConfig {
     /// default `guest` user is kept; without `loopback_users`, only a user named `guest`
     /// is held to loopback addresses (RabbitMQ's default). A user has a `name`
     /// and exactly one of `password_hash` (RabbitMQ's `rabbit_password_hashing_sha256`
-    /// format) and `password`.
+    /// format) and `password`. Without `permissions`, every user gets all permissions
+    /// on every vhost (see [`ServerConfig::permissions`]); with it, exactly what it
+    /// lists: each entry has a `user`, a `vhost` and the three regexes, as in
+    /// RabbitMQ's definitions (whether the user and vhost exist is checked when the
+    /// server starts).
     ///
     /// # Errors
     ///
     /// Malformed JSON, unknown keys, wrong types, limits out of range, a user without a
-    /// name or a password (or with both a password and a hash). The message names the
-    /// place (`users[1].password`) and, for JSON it could read, the line and column:
+    /// name or a password (or with both a password and a hash), a permission regex that
+    /// does not compile. The message names the place (`users[1].password`) and, for
+    /// JSON it could read, the line and column:
     ///
     /// ```
     /// use trackswitch::amqp::ServerConfig;
@@ -183,6 +224,20 @@ impl ServerConfig {
             config.loopback_users = names;
         }
         config.vhosts = file.vhosts.unwrap_or_default();
+        config.permissions = file.permissions.map(|entries| {
+            entries
+                .into_iter()
+                .map(|Object(p)| UserPermissions {
+                    user: p.user,
+                    vhost: p.vhost,
+                    permissions: Permissions {
+                        configure: p.configure.0,
+                        write: p.write.0,
+                        read: p.read.0,
+                    },
+                })
+                .collect()
+        });
         if let Some(Object(limits)) = file.limits {
             limits.apply(&mut config.limits);
         }
@@ -243,6 +298,8 @@ struct ConfigFile {
     #[serde(default, deserialize_with = "present")]
     vhosts: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    permissions: Option<Vec<Object<PermissionsEntry>>>,
+    #[serde(default, deserialize_with = "present")]
     limits: Option<Object<LimitsEntry>>,
 }
 
@@ -287,6 +344,36 @@ impl UserEntry {
             name,
             password_hash,
         })
+    }
+}
+
+/// An entry of `permissions`: the definitions format's.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionsEntry {
+    user: String,
+    vhost: String,
+    configure: Regex,
+    write: Regex,
+    read: Regex,
+}
+
+impl Expecting for PermissionsEntry {
+    const EXPECTING: &'static str = "a permissions object";
+}
+
+/// A permission regex that compiles (the broker's own compiler).
+struct Regex(String);
+
+impl<'de> serde::Deserialize<'de> for Regex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Regex, D::Error> {
+        let pattern = String::deserialize(d)?;
+        match crate::broker::check_regex(&pattern) {
+            Ok(()) => Ok(Regex(pattern)),
+            Err(reason) => Err(serde::de::Error::custom(format!(
+                "invalid regex '{pattern}': {reason}"
+            ))),
+        }
     }
 }
 
@@ -423,7 +510,8 @@ mod tests {
             ),
             (
                 r#"{"x": 1}"#,
-                "x: unknown field `x`, expected one of `users`, `loopback_users`, `vhosts`, `limits` at line 1 column 4",
+                "x: unknown field `x`, expected one of `users`, `loopback_users`, `vhosts`, \
+                 `permissions`, `limits` at line 1 column 4",
             ),
             (
                 r#"{"users": {}}"#,
@@ -487,6 +575,30 @@ mod tests {
                  `write_timeout_ms`, `memory_high_watermark`, `close_linger_ms` at line 1 \
                  column 26",
             ),
+            (
+                r#"{"permissions": [{"user": "a", "vhost": "/", "configure": "(", "write": "",
+                    "read": ""}]}"#,
+                "permissions[0].configure: invalid regex '(': unclosed group at line 1 column 61",
+            ),
+            (
+                r#"{"permissions": [{"user": "a", "vhost": "/", "configure": "", "write": ""}]}"#,
+                "permissions[0]: missing field `read` at line 1 column 74",
+            ),
+            (
+                r#"{"permissions": [{"user": "a", "vhost": "/", "configure": "", "write": "",
+                    "read": "", "tags": []}]}"#,
+                "permissions[0].tags: unknown field `tags`, expected one of `user`, `vhost`, \
+                 `configure`, `write`, `read` at line 2 column 38",
+            ),
+            (
+                r#"{"permissions": {"user": "a"}}"#,
+                "permissions: invalid type: map, expected a sequence at line 1 column 16",
+            ),
+            (
+                r#"{"permissions": [["a", "/", "", "", ""]]}"#,
+                "permissions[0]: invalid type: sequence, expected a permissions object at line \
+                 1 column 17",
+            ),
             ("{", "EOF while parsing an object at line 1 column 1"),
             ("{} {}", "trailing characters at line 1 column 4"),
         ] {
@@ -543,6 +655,38 @@ mod tests {
         assert_eq!(
             ServerConfig::from_json("{}").unwrap().users[0].name,
             "guest"
+        );
+    }
+
+    #[test]
+    fn permissions_are_exactly_what_the_file_lists() {
+        assert_eq!(ServerConfig::from_json("{}").unwrap().permissions, None);
+        assert_eq!(
+            ServerConfig::from_json(r#"{"permissions": []}"#)
+                .unwrap()
+                .permissions,
+            Some(vec![])
+        );
+        let c = ServerConfig::from_json(
+            r#"{"permissions": [
+                {"user": "a", "vhost": "/", "configure": "", "write": ".*", "read": "^q$"},
+                {"user": "b", "vhost": "v", "configure": ".*", "write": ".*", "read": ".*"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.permissions.unwrap(),
+            [
+                UserPermissions {
+                    user: "a".into(),
+                    vhost: "/".into(),
+                    permissions: Permissions::new("", ".*", "^q$"),
+                },
+                UserPermissions {
+                    user: "b".into(),
+                    vhost: "v".into(),
+                    permissions: Permissions::all(),
+                },
+            ]
         );
     }
 }

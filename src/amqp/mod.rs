@@ -87,7 +87,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub use auth::{User, hash_password};
-pub use config::{ConfigError, Limits, ServerConfig};
+pub use config::{ConfigError, Limits, ServerConfig, UserPermissions};
 #[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsError, TlsVerify};
 
@@ -167,17 +167,25 @@ impl ShutdownHandle {
 
 impl Server {
     /// Binds a listener on every address `addr` resolves to (`localhost:5672`: both
-    /// 127.0.0.1 and ::1, as RabbitMQ) and adds the configured vhosts to `broker`.
+    /// 127.0.0.1 and ::1, as RabbitMQ) and loads the configuration into `broker`: its
+    /// vhosts, its users (into the broker's user store, which logins are checked
+    /// against), their permissions ([`ServerConfig::permissions`]), and turns the
+    /// broker's access control on
+    /// ([`AccessControl::Enforced`](crate::broker::AccessControl)).
     ///
     /// # Errors
     ///
-    /// The address resolves to nothing, or none of its addresses can be bound (the
-    /// first error is returned; addresses that bind are kept).
+    /// `InvalidInput` with a [`ConfigError`] for a `permissions` entry naming a user or
+    /// vhost that does not exist, or with a regex that does not compile (checked
+    /// before anything is bound or changed); the address resolves to nothing, or none
+    /// of its addresses can be bound (the first error is returned; addresses that bind
+    /// are kept).
     pub async fn bind(
         addr: impl ToSocketAddrs,
         broker: Broker,
         config: ServerConfig,
     ) -> io::Result<Server> {
+        auth::check(&broker, &config)?;
         let listeners = bind_all(addr).await?;
         Ok(Server::new(
             listeners.into_iter().map(Listener::plain).collect(),
@@ -199,6 +207,7 @@ impl Server {
         broker: Broker,
         config: ServerConfig,
     ) -> io::Result<Server> {
+        auth::check(&broker, &config)?;
         let listeners = bind_all(addr).await?;
         Ok(Server::new(
             listeners
@@ -243,10 +252,10 @@ impl Server {
         Ok(addrs)
     }
 
+    /// A server on `listeners`; the configuration (checked by `auth::check`) is
+    /// loaded into the broker: vhosts, users, permissions.
     fn new(listeners: Vec<Listener>, broker: Broker, config: ServerConfig) -> Server {
-        for vhost in &config.vhosts {
-            broker.add_vhost(vhost);
-        }
+        auth::load(&broker, &config);
         let (tx, _) = watch::channel(false);
         Server {
             listeners,

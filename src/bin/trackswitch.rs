@@ -29,7 +29,11 @@
 //! connection with 320 CONNECTION_FORCED (waiting a bounded time for them) and exits 0.
 //! `--user` and the default-user environment
 //! variables (`TRACKSWITCH_DEFAULT_USER` / `_PASS`, RabbitMQ's `RABBITMQ_DEFAULT_USER`
-//! / `_PASS`) replace the default `guest`.
+//! / `_PASS`) replace the default `guest`. The default user gets all permissions on
+//! `/`, as RabbitMQ's; users a config file lists (and `--user` users beside them) get
+//! all permissions on every vhost unless the file has a `permissions` key, which then
+//! says exactly who may do what (the default user keeps `/` unless it names it).
+//! Definitions (`--definitions`) that bring users replace the default guest.
 //!
 //! Arguments are parsed by clap (`--help` on every command). Exit status: 0 on success;
 //! 2 on a usage error (clap's message and usage on stderr) or invalid input (unreadable
@@ -422,10 +426,10 @@ fn unicode_escape(body: &[u8]) -> Option<u16> {
 /// `trackswitch serve`.
 #[cfg(feature = "server")]
 mod serve {
-    use trackswitch::amqp::{Server, ServerConfig, User};
+    use trackswitch::amqp::{ConfigError, Server, ServerConfig, User, UserPermissions};
     #[cfg(feature = "tls")]
     use trackswitch::amqp::{TlsConfig, TlsError, TlsVerify};
-    use trackswitch::broker::Broker;
+    use trackswitch::broker::{Broker, Permissions};
 
     use super::Failure;
 
@@ -442,7 +446,15 @@ amqps beside the plain listener. On TLS connections the server offers EXTERNAL b
 PLAIN and AMQPLAIN: a client with a certificate verified against --tls-ca logs in as
 the configured user named by the certificate's subject common name, without a
 password (RabbitMQ's rabbitmq_auth_mechanism_ssl with ssl_cert_login_from =
-common_name).";
+common_name).
+
+Permissions: the default user (guest, --user, the environment's) gets all
+permissions on / (configure, write, read: \".*\"), as in RabbitMQ. When a config file
+lists users, they (and --user users beside them) get all permissions on every vhost,
+unless the file has a \"permissions\" key: [{\"user\", \"vhost\", \"configure\",
+\"write\", \"read\"}], RabbitMQ's definitions format; then every user gets exactly
+what it lists, and the default user, unless listed, all on /. Definitions that bring
+users replace the default guest.";
 
     /// `trackswitch serve`'s flags.
     #[derive(clap::Args)]
@@ -455,8 +467,8 @@ common_name).";
         /// --user or a default user from the environment, guest/guest is not created
         #[arg(long = "user", value_name = "NAME:PASSWORD", value_parser = user_flag)]
         users: Vec<User>,
-        /// JSON: {"users": [...], "vhosts": [...], "limits": {...}} (default: user
-        /// guest/guest, from loopback only)
+        /// JSON: {"users": [...], "vhosts": [...], "permissions": [...], "limits": {...}}
+        /// (default: user guest/guest, from loopback only, all permissions on /)
         #[arg(long = "config", value_name = "FILE")]
         config_file: Option<String>,
         /// RabbitMQ-style definitions to load at start
@@ -527,6 +539,12 @@ common_name).";
             None => (ServerConfig::default(), false),
         };
         users.extend(default_user_from_env());
+        // The default users: guest unless the file lists users, or the ones given.
+        let implicit_guest = users.is_empty() && !config_lists_users;
+        let mut default_users: Vec<String> = users.iter().map(|u| u.name.clone()).collect();
+        if implicit_guest {
+            default_users.push("guest".into());
+        }
         if !users.is_empty() {
             // They replace the default guest, as RabbitMQ's default user does; users a
             // config file lists stay.
@@ -558,12 +576,21 @@ common_name).";
             }
             tracing::info!(
                 file = %path,
+                users = report.users,
+                permissions = report.permissions,
                 exchanges = report.exchanges,
                 queues = report.queues,
                 bindings = report.bindings,
                 "definitions loaded"
             );
+            // Definitions that bring users replace the default guest (RabbitMQ seeds no
+            // default user when it loads definitions at boot).
+            if implicit_guest && report.users > 0 {
+                config.users.clear();
+                default_users.clear();
+            }
         }
+        grant_default_users(&mut config, &default_users, config_lists_users);
         let names: Vec<&str> = config.users.iter().map(|u| u.name.as_str()).collect();
         tracing::info!(users = %names.join(", "), "users");
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -574,7 +601,17 @@ common_name).";
             #[allow(unused_mut)] // without TLS nothing is added
             let mut server = Server::bind(&listen_addrs("--listen", &listen)?[..], broker, config)
                 .await
-                .map_err(|e| Failure::input(format!("cannot listen on {listen}: {e}")))?;
+                .map_err(|e| {
+                    // A configuration the broker cannot take (a permission naming an
+                    // unknown user or vhost) is the config file's problem.
+                    match e.get_ref().and_then(|e| e.downcast_ref::<ConfigError>()) {
+                        Some(c) => Failure::input(match &config_file {
+                            Some(path) => format!("{path}: {c}"),
+                            None => c.to_string(),
+                        }),
+                        None => Failure::input(format!("cannot listen on {listen}: {e}")),
+                    }
+                })?;
             #[cfg(feature = "tls")]
             if let Some((tls_listen, tls)) = tls {
                 server
@@ -624,6 +661,29 @@ common_name).";
                     tracing::warn!(error = %e, "cannot handle Ctrl-C");
                     std::future::pending().await
                 }
+            }
+        }
+    }
+
+    /// The default users' permissions: all on `/`, unless `permissions` names them.
+    /// Without a `permissions` key and with users listed in the file, every user gets
+    /// every vhost (the configuration's `None`), the default ones too.
+    fn grant_default_users(
+        config: &mut ServerConfig,
+        default_users: &[String],
+        config_lists_users: bool,
+    ) {
+        if config.permissions.is_none() && config_lists_users {
+            return;
+        }
+        let list = config.permissions.get_or_insert_with(Vec::new);
+        for name in default_users {
+            if !list.iter().any(|p| p.user == *name) {
+                list.push(UserPermissions {
+                    user: name.clone(),
+                    vhost: "/".into(),
+                    permissions: Permissions::all(),
+                });
             }
         }
     }

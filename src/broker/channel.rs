@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
 
+use super::access::{Perm, Resource};
 use super::connection::ConnShared;
 use super::consumer::{CancelReason, ChannelCredit, Consumer, ConsumerShared, Delivery};
 use super::error::{BrokerError, NOT_FOUND, NOT_IMPLEMENTED, PRECONDITION_FAILED};
@@ -187,6 +188,25 @@ impl ChannelShared {
         })
     }
 
+    /// The permission checks of a bind or unbind, in RabbitMQ's order: write on the
+    /// destination, then (unless the default exchange is an end: that refusal comes
+    /// first) read on the source exchange.
+    fn check_bind(
+        &self,
+        kind: Resource,
+        destination: &str,
+        source: &str,
+    ) -> Result<(), BrokerError> {
+        let who = self.conn.who();
+        who.check(Perm::Write, kind, destination)?;
+        let default_end =
+            source.is_empty() || (kind == Resource::Exchange && destination.is_empty());
+        if !default_end {
+            who.check(Perm::Read, Resource::Exchange, source)?;
+        }
+        Ok(())
+    }
+
     /// Records a delivery taken by the application: assigns the next delivery tag
     /// and, with manual ack, remembers it. `None` if the channel has closed meanwhile
     /// (the message goes back to its queue).
@@ -287,6 +307,12 @@ impl ChannelShared {
 /// Every method takes `&self`; the channel is `Send + Sync`. Dropping it closes it
 /// (unacked messages are requeued, consumers cancelled).
 ///
+/// With access control on ([`Broker::set_access_control`](super::Broker::set_access_control)),
+/// the methods that need a permission (declares, deletes, binds, publish, consume,
+/// get, purge: the table on [`Broker::set_permissions`](super::Broker::set_permissions))
+/// also fail with 403 ACCESS_REFUSED, a channel error, before their other checks
+/// look anything up.
+///
 /// # Examples
 ///
 /// ```
@@ -364,18 +390,28 @@ impl Channel {
         kind: &str,
         options: &ExchangeDeclare,
     ) -> Result<(), BrokerError> {
-        self.shared
-            .run(|s| s.vhost().exchange_declare(name, kind, options))
+        self.shared.run(|s| {
+            s.vhost()
+                .exchange_declare(name, kind, options, s.conn.who())
+        })
     }
 
     /// `exchange.delete`. Deleting a missing exchange is fine.
     ///
     /// # Errors
     ///
-    /// 403 (default or `amq.*` exchange), 406 (`if_unused` and it has bindings).
+    /// 403 (default or `amq.*` exchange; no configure permission), 406 (`if_unused`
+    /// and it has bindings).
     pub fn exchange_delete(&self, name: &str, if_unused: bool) -> Result<(), BrokerError> {
-        self.shared
-            .run(|s| s.vhost().exchange_delete(name, if_unused))
+        self.shared.run(|s| {
+            // The default and `amq.*` exchanges are refused before permissions.
+            if !name.is_empty() && !name.starts_with("amq.") {
+                s.conn
+                    .who()
+                    .check(Perm::Configure, Resource::Exchange, name)?;
+            }
+            s.vhost().exchange_delete(name, if_unused)
+        })
     }
 
     /// `exchange.bind`: routes what `source` matches with `key` on to `destination`.
@@ -393,6 +429,7 @@ impl Channel {
     ) -> Result<(), BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
+            s.check_bind(Resource::Exchange, destination, source)?;
             let to = Destination::Exchange(destination);
             s.vhost()
                 .bind(conn, source, to, key, arguments, false)
@@ -416,6 +453,7 @@ impl Channel {
     ) -> Result<bool, BrokerError> {
         let conn = self.conn_id();
         self.shared.run(|s| {
+            s.check_bind(Resource::Exchange, destination, source)?;
             let to = Destination::Exchange(destination);
             s.vhost().bind(conn, source, to, key, arguments, true)
         })
@@ -445,12 +483,13 @@ impl Channel {
                     consumer_count: 1,
                 });
             }
+            let who = s.conn.who();
             let ok = if name.is_empty() && !options.passive {
-                s.vhost().queue_declare(conn, "", options, true)?
+                s.vhost().queue_declare(conn, "", options, true, who)?
             } else {
                 // A passive declare names its queue: `''` is not the last declared
                 // one (RabbitMQ 3.10.8: 404 "no queue ''").
-                s.vhost().queue_declare(conn, name, options, false)?
+                s.vhost().queue_declare(conn, name, options, false, who)?
             };
             if options.exclusive && !options.passive {
                 s.conn.own_queue(&ok.queue);
@@ -507,6 +546,7 @@ impl Channel {
         let conn = self.conn_id();
         self.shared.run(|s| {
             let queue = s.queue_name(queue)?;
+            s.check_bind(Resource::Queue, &queue, exchange)?;
             let to = Destination::Queue(&queue);
             s.vhost().bind(conn, exchange, to, key, arguments, unbind)
         })
@@ -522,6 +562,7 @@ impl Channel {
         let conn = self.conn_id();
         self.shared.run(|s| {
             let queue = s.queue_name(queue)?;
+            s.conn.who().check(Perm::Read, Resource::Queue, &queue)?;
             let cell = s.vhost().queue_for(conn, &queue)?;
             Ok(cell.purge().min(u64::from(u32::MAX)) as u32)
         })
@@ -543,6 +584,9 @@ impl Channel {
         let conn = self.conn_id();
         self.shared.run(|s| {
             let queue = s.queue_name(queue)?;
+            s.conn
+                .who()
+                .check(Perm::Configure, Resource::Queue, &queue)?;
             s.vhost().queue_delete(conn, &queue, if_unused, if_empty)
         })
     }
@@ -558,6 +602,7 @@ impl Channel {
         let conn = self.conn_id();
         self.shared.run(|s| {
             let queue = s.queue_name(queue)?;
+            s.conn.who().check(Perm::Read, Resource::Queue, &queue)?;
             let cell = s.vhost().queue_for(conn, &queue)?;
             let Some((entry, left)) = cell.get(no_ack) else {
                 return Ok(None);
@@ -610,7 +655,6 @@ impl Channel {
             if options.immediate {
                 return Err(BrokerError::connection(NOT_IMPLEMENTED, "immediate=true"));
             }
-            s.rewrite_reply_to(&mut message)?;
             let max = s.conn.broker.max_message_size;
             if message.body.len() > max {
                 return Err(BrokerError::channel(
@@ -621,6 +665,9 @@ impl Channel {
                     ),
                 ));
             }
+            // Cached per thread: no lock and no regex in the common case.
+            s.conn.who().check_publish(exchange)?;
+            s.rewrite_reply_to(&mut message)?;
             if s.in_tx() {
                 // Checked now, routed at commit.
                 s.vhost().check_publish(exchange, routing_key, &message)?;

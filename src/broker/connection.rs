@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
 use super::BrokerInner;
+use super::access::Who;
 use super::channel::{Channel, ChannelShared};
 use super::error::{BrokerError, CHANNEL_ERROR};
 use super::sync::lock;
@@ -31,6 +32,8 @@ pub(crate) struct ConnShared {
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) client_name: Option<String>,
     pub(crate) connected_at: SystemTime,
+    /// Whether permissions apply to it (false for the broker's own connections).
+    checked: bool,
     state: Mutex<ConnState>,
     closed: AtomicBool,
 }
@@ -54,6 +57,7 @@ impl ConnShared {
         user: String,
         peer: Option<SocketAddr>,
         client_name: Option<String>,
+        checked: bool,
     ) -> Arc<ConnShared> {
         Arc::new(ConnShared {
             id,
@@ -63,12 +67,23 @@ impl ConnShared {
             peer,
             client_name,
             connected_at: SystemTime::now(),
+            checked,
             state: Mutex::new(ConnState {
                 next_channel: 1,
                 ..ConnState::default()
             }),
             closed: AtomicBool::new(false),
         })
+    }
+
+    /// Whom its operations are checked for.
+    pub(crate) fn who(&self) -> Who<'_> {
+        Who {
+            access: self.checked.then_some(&self.broker.access),
+            user: &self.user,
+            vhost: &self.vhost.name,
+            conn: self.id,
+        }
     }
 
     pub(crate) fn own_queue(&self, name: &str) {

@@ -11,6 +11,9 @@
 //!   ([`futures_core::Stream`], no runtime needed) receive.
 //! - [`Delivery`]: a received message, acked, nacked or rejected.
 //!
+//! - [`Permissions`], [`UserRecord`]: RabbitMQ's per-user vhost permissions and the
+//!   user store, checked once [`Broker::set_access_control`] turns them on.
+//!
 //! Queues are classic RabbitMQ queues: FIFO with requeue to the original position,
 //! per-queue and per-message TTL, queue expiry, length limits with the three overflow
 //! modes, dead-lettering with `x-death`, priorities, single active consumer, consumer
@@ -20,6 +23,16 @@
 //! transactions ([`Channel::tx_select`]) and direct reply-to (consume
 //! `amq.rabbitmq.reply-to`). `shared/CONFORMANCE.md` lists the behaviours row by
 //! row; the tests are named after its rows.
+//!
+//! # Permissions
+//!
+//! A broker checks nothing by default ([`AccessControl::Unrestricted`]). With
+//! [`AccessControl::Enforced`] (the wire server turns it on), a connection opens a
+//! vhost only if its user ([`ConnectOptions::user`]) has permissions there, and every
+//! declare, delete, bind, publish, consume, get and purge checks RabbitMQ's configure,
+//! write or read regex, in RabbitMQ 3.10.8's order and with its texts (the table is on
+//! [`Broker::set_permissions`]). Users and permissions round-trip through
+//! definitions.
 //!
 //! # Transactions
 //!
@@ -71,8 +84,9 @@
 //!
 //! Publishing takes the vhost's topology lock for reading only and each queue's own
 //! lock in turn, so publishers on many threads do not serialise on one lock; locks
-//! are always taken in one order (topology, queue, consumer buffer; channel state is
-//! a leaf), so no sequence of operations deadlocks.
+//! are always taken in one order (topology, queue, consumer buffer; channel state and
+//! the user store are leaves), so no sequence of operations deadlocks. A publish under
+//! access control finds its grant in a per-thread cache: no lock, no regex.
 //!
 //! # Time
 //!
@@ -80,6 +94,7 @@
 //! (an idle broker uses no CPU). Tests use a [`ManualClock`]: time moves only when
 //! told, and expiries run before [`ManualClock::advance`] returns.
 
+mod access;
 mod args;
 mod channel;
 mod clock;
@@ -102,6 +117,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
+pub(crate) use access::check_regex;
+pub use access::{AccessControl, Permissions, PermissionsError, UserRecord};
 pub use args::Overflow;
 pub use channel::Channel;
 pub use clock::ManualClock;
@@ -122,6 +139,7 @@ pub use options::{
 };
 
 use crate::TableOptions;
+use access::Access;
 use clock::{ClockSource, Timer};
 use connection::ConnShared;
 use error::NOT_ALLOWED;
@@ -142,6 +160,8 @@ pub(crate) struct BrokerInner {
     table_options: TableOptions,
     connections: Mutex<BTreeMap<u64, Weak<ConnShared>>>,
     next_connection: AtomicU64,
+    /// Users and permissions (after `vhosts` in the lock order).
+    pub(crate) access: Access,
 }
 
 impl fmt::Debug for BrokerInner {
@@ -232,6 +252,7 @@ impl BrokerBuilder {
                 table_options: self.table_options,
                 connections: Mutex::new(BTreeMap::new()),
                 next_connection: AtomicU64::new(1),
+                access: Access::new(),
             }),
         };
         broker.add_vhost("/");
@@ -244,7 +265,9 @@ impl BrokerBuilder {
 pub struct ConnectOptions {
     /// The virtual host (default `/`).
     pub vhost: String,
-    /// The user name, for introspection (authentication is the wire server's job).
+    /// The user name: whose permissions apply (with
+    /// [`AccessControl::Enforced`]) and what introspection shows. Authentication is
+    /// the wire server's job.
     pub user: String,
     /// The client's address, for introspection.
     pub peer: Option<SocketAddr>,
@@ -295,11 +318,18 @@ impl Broker {
         true
     }
 
-    /// Deletes a virtual host: closes its connections (320) and drops its queues.
-    /// Returns false if it did not exist.
+    /// Deletes a virtual host: closes its connections (320), drops its queues and
+    /// every user's permissions there. Returns false if it did not exist.
     pub fn delete_vhost(&self, name: &str) -> bool {
-        let Some(vhost) = write(&self.inner.vhosts).remove(name) else {
-            return false;
+        let vhost = {
+            let mut vhosts = write(&self.inner.vhosts);
+            let Some(vhost) = vhosts.remove(name) else {
+                return false;
+            };
+            // Under the map's lock: a concurrent set_permissions sees the vhost or
+            // none of its grants survive.
+            self.inner.access.clear_vhost(name);
+            vhost
         };
         for c in self.live_connections() {
             if Arc::ptr_eq(&c.vhost, &vhost) {
@@ -329,11 +359,40 @@ impl Broker {
     ///
     /// # Errors
     ///
-    /// 530 NOT_ALLOWED (connection error) for an unknown vhost.
+    /// 530 NOT_ALLOWED (connection error) for an unknown vhost (`vhost x not found`)
+    /// and, with [`AccessControl::Enforced`], for a user without permissions in the
+    /// vhost (`access to vhost 'x' refused for user 'u'`), RabbitMQ's texts in its
+    /// order.
     pub fn connect(&self, options: ConnectOptions) -> Result<Connection, BrokerError> {
+        self.open_connection(options, true)
+    }
+
+    /// Opens a connection that permissions do not apply to (the broker's own, e.g. a
+    /// definitions import's).
+    pub(crate) fn connect_unchecked(
+        &self,
+        options: ConnectOptions,
+    ) -> Result<Connection, BrokerError> {
+        self.open_connection(options, false)
+    }
+
+    fn open_connection(
+        &self,
+        options: ConnectOptions,
+        checked: bool,
+    ) -> Result<Connection, BrokerError> {
         let vhost = self.vhost(&options.vhost).ok_or_else(|| {
             BrokerError::connection(NOT_ALLOWED, format!("vhost {} not found", options.vhost))
         })?;
+        if checked && !self.inner.access.may_open(&options.user, &options.vhost) {
+            return Err(BrokerError::connection(
+                NOT_ALLOWED,
+                format!(
+                    "access to vhost '{}' refused for user '{}'",
+                    options.vhost, options.user
+                ),
+            ));
+        }
         let id = self.inner.next_connection.fetch_add(1, Relaxed);
         let shared = ConnShared::new(
             id,
@@ -342,15 +401,21 @@ impl Broker {
             options.user,
             options.peer,
             options.client_name,
+            checked,
         );
         lock(&self.inner.connections).insert(id, Arc::downgrade(&shared));
         Ok(Connection { shared })
     }
 
     /// Opens a connection to `/` as `guest`.
+    ///
+    /// # Panics
+    ///
+    /// If that is refused: the vhost `/` was deleted, or with
+    /// [`AccessControl::Enforced`] `guest` has no permissions on `/`.
     pub fn connect_default(&self) -> Connection {
         self.connect(ConnectOptions::default())
-            .expect("the vhost / exists unless deleted")
+            .expect("the vhost / exists and guest may open it")
     }
 
     /// The largest message body this broker accepts (see

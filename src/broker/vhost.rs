@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock, Weak};
 
+use super::access::{Perm, Resource, Who};
 use super::args::{QueueArgs, QueueType, check_equivalent, queue_type};
 use super::clock::Timer;
 use super::deadletter::{DeadLetter, is_cycle};
@@ -124,11 +125,15 @@ impl VhostInner {
 
     // ----- exchanges -----
 
+    /// Declares (or checks) an exchange; `who` is checked as RabbitMQ 3.10.8 does:
+    /// configure after the type and the default exchange, then, for a new exchange
+    /// with an alternate, read on it and write on the alternate.
     pub(crate) fn exchange_declare(
         &self,
         name: &str,
         kind: &str,
         o: &ExchangeDeclare,
+        who: Who<'_>,
     ) -> Result<(), BrokerError> {
         if o.passive {
             // The default exchange is refused before it is looked up (E05).
@@ -145,6 +150,10 @@ impl VhostInner {
             };
         }
         let kind: ExchangeKind = kind.parse().map_err(|e| self.err(e))?;
+        // The default exchange is refused by the table, before permissions.
+        if !name.is_empty() {
+            who.check(Perm::Configure, Resource::Exchange, name)?;
+        }
         let alternate_exchange = match o.arguments.get("alternate-exchange") {
             None => None,
             Some(v) => match v.as_bytes().map(std::str::from_utf8) {
@@ -167,6 +176,13 @@ impl VhostInner {
             alternate_exchange,
         };
         let mut t = write(&self.topo);
+        if let Some(ae) = &options.alternate_exchange {
+            // A new exchange (an `amq.` one is refused first).
+            if t.table.exchange(name).is_none() && !name.starts_with("amq.") {
+                who.check(Perm::Read, Resource::Exchange, name)?;
+                who.check(Perm::Write, Resource::Exchange, ae)?;
+            }
+        }
         t.table
             .declare_exchange(name, kind, &options)
             .map(|_| ())
@@ -237,13 +253,17 @@ impl VhostInner {
     // ----- queues -----
 
     /// Declares (or checks) a queue; `name` is already resolved, or ignored when
-    /// `generated` (the broker picks a free `amq.gen-` name).
+    /// `generated` (the broker picks a free `amq.gen-` name). Not passive, `who` is
+    /// checked as RabbitMQ 3.10.8 does: configure on the (generated) name, except
+    /// that a new `amq.` name is refused first; then, for a new queue with a
+    /// dead-letter exchange, read on it and write on that exchange.
     pub(crate) fn queue_declare(
         &self,
         conn: u64,
         name: &str,
         o: &QueueDeclare,
         generated: bool,
+        who: Who<'_>,
     ) -> Result<QueueDeclareOk, BrokerError> {
         let mut t = write(&self.topo);
         let mut generated_name;
@@ -257,8 +277,11 @@ impl VhostInner {
             }
             name = &generated_name;
         }
-        if let Some(cell) = t.queue(name) {
-            let cell = Arc::clone(cell);
+        let existing = t.queue(name).map(Arc::clone);
+        if !o.passive && (generated || existing.is_some() || !name.starts_with("amq.")) {
+            who.check(Perm::Configure, Resource::Queue, name)?;
+        }
+        if let Some(cell) = existing {
             drop(t);
             return self.redeclare(conn, &cell, o);
         }
@@ -270,6 +293,12 @@ impl VhostInner {
                 kind: crate::ObjectKind::Queue,
                 name: name.into(),
             }));
+        }
+        // A dead-letter exchange of the wrong type is refused later, before this.
+        let dlx = o.arguments.get("x-dead-letter-exchange");
+        if let Some(dlx) = dlx.and_then(crate::FieldValue::as_bytes) {
+            who.check(Perm::Read, Resource::Queue, name)?;
+            who.check_bytes(Perm::Write, Resource::Exchange, dlx)?;
         }
         let kind = queue_type(&o.arguments).map_err(|e| e.for_queue(name, &self.name))?;
         if kind != QueueType::Classic {

@@ -1,6 +1,6 @@
 //! The handshake of a connection: protocol header, Start / Start-Ok (PLAIN and
-//! AMQPLAIN against the configured users), Tune / Tune-Ok, Open / Open-Ok, all under a
-//! deadline; and the properties and capabilities exchanged on the way. It opens the
+//! AMQPLAIN against the broker's user store), Tune / Tune-Ok, Open / Open-Ok (the
+//! broker checks the user's access to the vhost), all under a deadline; and the properties and capabilities exchanged on the way. It opens the
 //! broker connection; it knows nothing of channels.
 
 use super::ReadHalf;
@@ -259,12 +259,12 @@ impl Conn {
                 )));
             }
         };
+        // Against the broker's user store (the configured users are loaded into it).
         let user = self
             .shared
-            .config
-            .users
-            .iter()
-            .find(|u| u.name == name && password.as_ref().is_none_or(|p| u.check_password(p)));
+            .broker
+            .user(&name)
+            .filter(|u| password.as_ref().is_none_or(|p| auth::verify(u, p)));
         match user {
             None => Err(refused(
                 &name,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Channel, ChannelShared, REPLY_TO, random_suffix};
+use crate::broker::access::{Perm, Resource};
 use crate::broker::args::consumer_priority;
 use crate::broker::consumer::{CancelReason, Consumer, ConsumerShared};
 use crate::broker::error::{BrokerError, NOT_ALLOWED, NOT_FOUND, NOT_IMPLEMENTED};
@@ -160,6 +161,7 @@ impl Channel {
                 return s.consume_reply_to(options, |cell| s.subscribe(cell, options));
             }
             let queue = s.queue_name(queue)?;
+            s.conn.who().check(Perm::Read, Resource::Queue, &queue)?;
             let cell = s.vhost().queue_for(conn, &queue)?;
             s.subscribe(cell, options)
         })

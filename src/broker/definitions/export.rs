@@ -20,7 +20,7 @@ pub(super) struct Export {
     pub(super) exchanges: Vec<ExchangeOut>,
     global_parameters: Empty,
     parameters: Empty,
-    permissions: Empty,
+    pub(super) permissions: Vec<PermissionOut>,
     policies: Empty,
     product_name: &'static str,
     product_version: &'static str,
@@ -28,7 +28,7 @@ pub(super) struct Export {
     rabbit_version: &'static str,
     rabbitmq_version: &'static str,
     topic_permissions: Empty,
-    users: Empty,
+    pub(super) users: Vec<UserOut>,
     pub(super) vhosts: Vec<VhostOut>,
 }
 
@@ -40,7 +40,7 @@ impl Export {
             exchanges: Vec::new(),
             global_parameters: Empty,
             parameters: Empty,
-            permissions: Empty,
+            permissions: Vec::new(),
             policies: Empty,
             product_name: "trackswitch",
             product_version: env!("CARGO_PKG_VERSION"),
@@ -48,7 +48,7 @@ impl Export {
             rabbit_version: RABBITMQ_FORMAT_VERSION,
             rabbitmq_version: RABBITMQ_FORMAT_VERSION,
             topic_permissions: Empty,
-            users: Empty,
+            users: Vec::new(),
             vhosts: Vec::new(),
         }
     }
@@ -68,6 +68,37 @@ impl Serialize for Empty {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_seq(Some(0))?.end()
     }
+}
+
+/// An object written empty: `{}`.
+#[derive(Debug)]
+pub(super) struct EmptyObject;
+
+impl Serialize for EmptyObject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+/// A user to write, with RabbitMQ 3.10.8's fields (`limits` always empty: the broker
+/// has no user limits).
+#[derive(Debug, Serialize)]
+pub(super) struct UserOut {
+    pub(super) hashing_algorithm: String,
+    pub(super) limits: EmptyObject,
+    pub(super) name: String,
+    pub(super) password_hash: String,
+    pub(super) tags: Vec<String>,
+}
+
+/// A user's permissions in a vhost to write.
+#[derive(Debug, Serialize)]
+pub(super) struct PermissionOut {
+    pub(super) configure: String,
+    pub(super) read: String,
+    pub(super) user: String,
+    pub(super) vhost: String,
+    pub(super) write: String,
 }
 
 /// A vhost to write.

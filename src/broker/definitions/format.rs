@@ -3,13 +3,15 @@
 //!
 //! Owns the shape of the file: its sections and objects with RabbitMQ's field names,
 //! each field's JSON type and the message for a wrong one, the checks that need nothing
-//! but the value itself (name lengths, exchange, destination and queue types), which
+//! but the value itself (name lengths, exchange, destination and queue types, the two
+//! forms of a user's tags), which
 //! fields are required, the keys an object has that its type does not know, and the
 //! conversion of `arguments` from JSON to [`FieldTable`].
 //!
 //! May not touch the broker: nothing here reads broker state or declares anything.
-//! Checks that need the broker or another part of the file (vhost references, reserved
-//! names, queue arguments, the ends of a binding) are `plan`'s.
+//! Checks that need the broker or another part of the file (vhost and user references,
+//! reserved names, queue arguments, permission regexes, the ends of a binding) are
+//! `plan`'s.
 //!
 //! # How a wrong value is named
 //!
@@ -301,6 +303,8 @@ deserialize_leaf!(
     Section<T>,
     Flag,
     Name,
+    Text,
+    Tags,
     ExchangeType,
     QueueType,
     DestinationType,
@@ -387,6 +391,49 @@ impl Leaf<'_> for Name {
             return Err(E::custom(format!("longer than {MAX_NAME_LEN} bytes")));
         }
         Ok(Name(v.to_owned()))
+    }
+}
+
+/// A string of any length: a user name, a password hash, a permission regex.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Text(pub(super) String);
+
+impl Leaf<'_> for Text {
+    fn wrong(_: Kind) -> String {
+        "expected a string".into()
+    }
+
+    fn string<E: de::Error>(v: &str) -> Result<Text, E> {
+        Ok(Text(v.to_owned()))
+    }
+}
+
+/// A user's `tags`: an array of strings (RabbitMQ 3.10's exports) or one
+/// comma-separated string (older exports); absent: none.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Tags(pub(super) Vec<String>);
+
+impl<'de> Leaf<'de> for Tags {
+    fn wrong(_: Kind) -> String {
+        "expected an array of strings or a comma-separated string".into()
+    }
+
+    fn string<E: de::Error>(v: &str) -> Result<Tags, E> {
+        Ok(Tags(
+            v.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ))
+    }
+
+    fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Tags, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Text(t)) = seq.next_element::<Text>()? {
+            out.push(t);
+        }
+        Ok(Tags(out))
     }
 }
 
@@ -555,7 +602,7 @@ impl<'de> Leaf<'de> for Json {
     }
 }
 
-/// A value read only for its shape: an ignored section (users, policies, ...), whose
+/// A value read only for its shape: an ignored section (policies, ...), whose
 /// entries the warning counts, or a vhost's `limits`, of which the warning says whether
 /// any is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -631,6 +678,10 @@ pub(super) struct Document {
     #[serde(default)]
     pub(super) vhosts: Section<Vhost>,
     #[serde(default)]
+    pub(super) users: Section<User>,
+    #[serde(default)]
+    pub(super) permissions: Section<Permission>,
+    #[serde(default)]
     pub(super) exchanges: Section<Exchange>,
     #[serde(default)]
     pub(super) queues: Section<Queue>,
@@ -668,6 +719,45 @@ pub(super) struct Vhost {
     _tracing: IgnoredAny,
     #[serde(default, rename = "default_queue_type")]
     _default_queue_type: IgnoredAny,
+    /// Unknown fields, sorted.
+    #[serde(flatten)]
+    pub(super) unknown: BTreeMap<String, IgnoredAny>,
+}
+
+/// An entry of `users`.
+#[derive(Debug, Deserialize)]
+pub(super) struct User {
+    #[serde(default, deserialize_with = "present")]
+    pub(super) name: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) password_hash: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) hashing_algorithm: Option<Text>,
+    #[serde(default)]
+    pub(super) tags: Tags,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) limits: Option<Shape>,
+    /// A plaintext password (RabbitMQ's import hashes it): refused by `plan`.
+    #[serde(default, deserialize_with = "present")]
+    pub(super) password: Option<Shape>,
+    /// Unknown fields, sorted.
+    #[serde(flatten)]
+    pub(super) unknown: BTreeMap<String, IgnoredAny>,
+}
+
+/// An entry of `permissions`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Permission {
+    #[serde(default, deserialize_with = "present")]
+    pub(super) user: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) vhost: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) configure: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) write: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    pub(super) read: Option<Text>,
     /// Unknown fields, sorted.
     #[serde(flatten)]
     pub(super) unknown: BTreeMap<String, IgnoredAny>,

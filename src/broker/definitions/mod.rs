@@ -26,7 +26,9 @@ mod export;
 mod format;
 mod plan;
 
-use export::{BindingOut, ExchangeOut, Export, QueueOut, VhostOut};
+use export::{
+    BindingOut, EmptyObject, ExchangeOut, Export, PermissionOut, QueueOut, UserOut, VhostOut,
+};
 use format::{Arguments, DestinationType};
 
 type Res<T> = Result<T, DefinitionsError>;
@@ -127,10 +129,10 @@ impl std::error::Error for DefinitionsError {
 ///
 /// let broker = Broker::new();
 /// let report = broker
-///     .import_definitions(r#"{"vhosts": [{"name": "/"}, {"name": "dev"}], "users": [{"name": "guest"}]}"#)
+///     .import_definitions(r#"{"vhosts": [{"name": "/"}, {"name": "dev"}], "policies": [{}]}"#)
 ///     .unwrap();
 /// assert_eq!(report.vhosts, 1); // `/` existed
-/// assert_eq!(report.warnings, ["users: 1 entry ignored (users are not supported)"]);
+/// assert_eq!(report.warnings, ["policies: 1 entry ignored (policies are not supported)"]);
 /// ```
 ///
 /// With the `serde` feature, a map of its fields by name.
@@ -148,6 +150,10 @@ pub struct ImportReport {
     pub bindings: usize,
     /// Virtual hosts created (listed ones that existed are not counted).
     pub vhosts: usize,
+    /// Users added or replaced.
+    pub users: usize,
+    /// Permissions set (one per user and vhost).
+    pub permissions: usize,
 }
 
 impl Broker {
@@ -156,8 +162,12 @@ impl Broker {
     ///
     /// It holds every vhost; its exchanges except the default one and the `amq.*`
     /// ones (as RabbitMQ); its non-exclusive queues (as RabbitMQ); its bindings except
-    /// those of exclusive queues; sorted by vhost and name. The sections the broker
-    /// has no equivalent for (users, permissions, ...) are written empty;
+    /// those of exclusive queues; sorted by vhost and name. It holds the user store's
+    /// users (sorted by name; RabbitMQ 3.10.8's fields `hashing_algorithm`, `limits`,
+    /// always `{}`, `name`, `password_hash`, `tags`) and their permissions (sorted by
+    /// vhost, then user; `configure`, `read`, `user`, `vhost`, `write`). The sections
+    /// the broker has no equivalent for (topic permissions, policies, ...) are written
+    /// empty;
     /// `rabbit_version` and `rabbitmq_version` name the RabbitMQ release whose format
     /// this follows (3.10.8), `product_name` and `product_version` this crate.
     ///
@@ -192,6 +202,27 @@ impl Broker {
     /// ```
     pub fn export_definitions(&self) -> String {
         let mut doc = Export::new();
+        for user in self.users() {
+            for (vhost, p) in self.permissions(&user.name) {
+                doc.permissions.push(PermissionOut {
+                    configure: p.configure,
+                    read: p.read,
+                    user: user.name.clone(),
+                    vhost,
+                    write: p.write,
+                });
+            }
+            doc.users.push(UserOut {
+                hashing_algorithm: user.hashing_algorithm,
+                limits: EmptyObject,
+                name: user.name,
+                password_hash: user.password_hash,
+                tags: user.tags,
+            });
+        }
+        // RabbitMQ's order: by vhost, then user.
+        doc.permissions
+            .sort_by(|a, b| (&a.vhost, &a.user).cmp(&(&b.vhost, &b.user)));
         for vhost in self.vhosts() {
             doc.vhosts.push(VhostOut {
                 name: vhost.clone(),
@@ -263,9 +294,9 @@ impl Broker {
         doc.to_json()
     }
 
-    /// Declares the vhosts, exchanges, queues and bindings of RabbitMQ definitions JSON:
-    /// the output of `rabbitmqctl export_definitions`, of the management API or of
-    /// [`export_definitions`](Self::export_definitions).
+    /// Declares the vhosts, users, permissions, exchanges, queues and bindings of
+    /// RabbitMQ definitions JSON: the output of `rabbitmqctl export_definitions`, of the
+    /// management API or of [`export_definitions`](Self::export_definitions).
     ///
     /// # Format
     ///
@@ -275,6 +306,12 @@ impl Broker {
     /// `exchanges` and `bindings`. The objects read:
     ///
     /// - vhost: `{"name"}`;
+    /// - user: `{"name", "password_hash", "hashing_algorithm", "tags"}` (`tags` an
+    ///   array of strings or, as older exports write it, one comma-separated string;
+    ///   `hashing_algorithm` one of RabbitMQ's three, default
+    ///   `rabbit_password_hashing_sha256`; a plaintext `password` is refused);
+    /// - permission: `{"user", "vhost", "configure", "write", "read"}` (the regexes of
+    ///   [`set_permissions`](Self::set_permissions));
     /// - exchange: `{"name", "vhost", "type", "durable", "auto_delete", "internal",
     ///   "arguments"}`;
     /// - queue: `{"name", "vhost", "durable", "auto_delete", "arguments"}` (and `type`,
@@ -283,9 +320,10 @@ impl Broker {
     /// - binding: `{"source", "vhost", "destination", "destination_type" (`queue` or
     ///   `exchange`), "routing_key", "arguments"}`.
     ///
-    /// `name`, `vhost`, `durable`, `type`, `source`, `destination` and
-    /// `destination_type` are required; `auto_delete` and `internal` default to
-    /// false, `routing_key` to `""`, `arguments` to `{}`.
+    /// `name`, `vhost`, `durable`, `type`, `source`, `destination`,
+    /// `destination_type`, `password_hash`, `user`, `configure`, `write` and `read`
+    /// are required; `auto_delete` and `internal` default to false, `routing_key` to
+    /// `""`, `arguments` to `{}`, `tags` to none.
     ///
     /// Arguments become [`FieldTable`](crate::FieldTable)s: JSON integers `LongLongInt`
     /// (above `i64`: `LongLongUInt`), other numbers `Double`, strings `LongString`,
@@ -297,16 +335,20 @@ impl Broker {
     ///
     /// 1. Everything is checked before anything changes. First the JSON, then each
     ///    field's type, names of at most 255 bytes and exchange, queue and destination
-    ///    types, in the order of the file; then, section by section (vhosts,
-    ///    exchanges, queues, bindings), required fields, names (not the default
-    ///    exchange, no new `amq.` names), the queue arguments of CONFORMANCE row Q05,
-    ///    `x-match` of headers bindings, vhost references (listed in `vhosts` or
-    ///    already in the broker), and that each binding's source and destination is in
-    ///    the file or already in the broker.
-    /// 2. The listed vhosts are added; then every exchange, every queue and every
-    ///    binding is declared, in that order, through an ordinary
-    ///    [`Connection`](super::Connection) per vhost, so bindings may name exchanges
-    ///    that come later in the file.
+    ///    types, in the order of the file; then, section by section (vhosts, users,
+    ///    permissions, exchanges, queues, bindings), required fields, hashing
+    ///    algorithms, permission regexes, names (not the default exchange, no new
+    ///    `amq.` names), the queue arguments of CONFORMANCE row Q05, `x-match` of
+    ///    headers bindings, vhost and user references (listed in the file or already
+    ///    in the broker), and that each binding's source and destination is in the
+    ///    file or already in the broker.
+    /// 2. The listed vhosts are added; then the users (replacing the hash and tags of
+    ///    a user of the same name) and their permissions; then every exchange, every
+    ///    queue and every binding is declared, in that order, through an ordinary
+    ///    [`Connection`](super::Connection) per vhost (the broker's own: permissions
+    ///    do not apply to it), so bindings may name exchanges that come later in the
+    ///    file. Importing users and permissions does not turn access control on (see
+    ///    [`set_access_control`](Self::set_access_control)).
     ///
     /// If the broker still refuses an object in step 2 (an exchange or queue that
     /// exists with other properties, a binding key the table's options refuse, a
@@ -314,17 +356,18 @@ impl Broker {
     /// stays declared** (AMQP has no transactions over topology). Every declare is
     /// idempotent, so running a corrected file again is safe.
     ///
-    /// Sections without an equivalent here (users, permissions, topic permissions,
-    /// parameters, global parameters, policies, vhost limits), unknown sections,
-    /// unknown fields and exchange arguments other than `alternate-exchange` are
-    /// ignored, each with a line in [`ImportReport::warnings`].
+    /// Sections without an equivalent here (topic permissions, parameters, global
+    /// parameters, policies, vhost and user limits), unknown sections, unknown fields
+    /// and exchange arguments other than `alternate-exchange` are ignored, each with a
+    /// line in [`ImportReport::warnings`].
     ///
     /// # Errors
     ///
     /// - [`DefinitionsError::Json`]: not JSON; nothing changed.
-    /// - [`DefinitionsError::Invalid`]: a wrong type, a missing field, a bad name or
-    ///   argument, an unknown vhost, a binding whose source or destination is neither
-    ///   in the file nor in the broker; nothing changed.
+    /// - [`DefinitionsError::Invalid`]: a wrong type, a missing field, a bad name,
+    ///   argument, hashing algorithm or regex, an unknown vhost or user, a binding
+    ///   whose source or destination is neither in the file nor in the broker;
+    ///   nothing changed.
     /// - [`DefinitionsError::Refused`]: the broker refused a declare or bind (e.g. a
     ///   queue that exists with other arguments); what was applied before stays.
     ///

@@ -2,12 +2,13 @@
 //! current state and against itself without changing anything; [`Plan::apply`] then
 //! declares what it holds.
 //!
-//! Owns the checks that need more than one value: required fields, vhost references
-//! (listed in `vhosts` or already in the broker), reserved and default names, the
-//! queue arguments (the broker's own check, CONFORMANCE Q05), quorum queues' flags,
-//! `x-match` of headers bindings, that each binding's source and destination is in the
-//! file or the broker; the warnings and their order; the order of declaration (vhosts,
-//! exchanges, queues, bindings).
+//! Owns the checks that need more than one value: required fields, vhost and user
+//! references (listed in the file or already in the broker), users' hashing
+//! algorithms, permission regexes (the broker's own compiler), reserved and default
+//! names, the queue arguments (the broker's own check, CONFORMANCE Q05), quorum queues'
+//! flags, `x-match` of headers bindings, that each binding's source and destination is
+//! in the file or the broker; the warnings and their order; the order of declaration
+//! (vhosts, users, permissions, exchanges, queues, bindings).
 //!
 //! May not touch the JSON text (`format` reads it) or broker internals: `check` reads
 //! the broker through its public listings only, and `apply` declares through ordinary
@@ -17,21 +18,30 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::format::{self, DestinationType, Document, QueueType, Shape, required};
 use super::{DefinitionsError, ImportReport, Res, invalid};
+use crate::broker::access::check_regex;
 use crate::broker::args::QueueArgs;
+use crate::broker::error::NOT_FOUND;
 use crate::broker::{
-    Broker, BrokerError, Channel, ConnectOptions, Connection, ExchangeDeclare, QueueDeclare,
+    Broker, BrokerError, Channel, ConnectOptions, Connection, ExchangeDeclare, Permissions,
+    QueueDeclare, UserRecord,
 };
 use crate::{ExchangeKind, FieldTable, FieldValue};
 
 /// Top-level sections the broker has no equivalent for, and why.
 const IGNORED_SECTIONS: &[(&str, &str)] = &[
-    ("users", "users are not supported"),
-    ("permissions", "permissions are not supported"),
     ("topic_permissions", "topic permissions are not supported"),
     ("parameters", "runtime parameters are not supported"),
     ("global_parameters", "global parameters are not supported"),
     ("policies", "policies are not supported"),
 ];
+
+/// Permissions to set.
+struct PermissionDef {
+    path: String,
+    user: String,
+    vhost: String,
+    permissions: Permissions,
+}
 
 /// An exchange to declare.
 struct ExchangeDef {
@@ -82,6 +92,7 @@ impl BindingDef {
 #[derive(Default)]
 struct Known {
     vhosts: BTreeSet<String>,
+    users: BTreeSet<String>,
     /// (vhost, name) -> kind.
     exchanges: HashMap<(String, String), ExchangeKind>,
     /// (vhost, name) -> exclusive (a connection owns it).
@@ -90,7 +101,10 @@ struct Known {
 
 impl Known {
     fn of(broker: &Broker) -> Known {
-        let mut k = Known::default();
+        let mut k = Known {
+            users: broker.users().into_iter().map(|u| u.name).collect(),
+            ..Known::default()
+        };
         for v in broker.vhosts() {
             for x in broker.exchanges(&v).unwrap_or_default() {
                 k.exchanges.insert((v.clone(), x.name), x.kind);
@@ -131,6 +145,8 @@ fn warn_unknown<V>(
 pub(super) struct Plan {
     warnings: Vec<String>,
     new_vhosts: Vec<String>,
+    users: Vec<UserRecord>,
+    permissions: Vec<PermissionDef>,
     exchanges: Vec<ExchangeDef>,
     queues: Vec<QueueDef>,
     bindings: Vec<BindingDef>,
@@ -147,6 +163,8 @@ impl Plan {
         let mut plan = Plan {
             warnings: Vec::new(),
             new_vhosts: Vec::new(),
+            users: Vec::new(),
+            permissions: Vec::new(),
             exchanges: Vec::new(),
             queues: Vec::new(),
             bindings: Vec::new(),
@@ -169,6 +187,8 @@ impl Plan {
             }
         }
         plan.check_vhosts(doc.vhosts.0, &mut known)?;
+        plan.check_users(doc.users.0, &mut known)?;
+        plan.check_permissions(doc.permissions.0, &known)?;
         plan.check_exchanges(doc.exchanges.0, &mut known)?;
         plan.check_queues(doc.queues.0, &mut known)?;
         plan.check_bindings(doc.bindings.0, &known)?;
@@ -191,6 +211,88 @@ impl Plan {
             if known.vhosts.insert(name.clone()) {
                 self.new_vhosts.push(name);
             }
+        }
+        Ok(())
+    }
+
+    fn check_users(&mut self, users: Vec<format::User>, known: &mut Known) -> Res<()> {
+        for (i, u) in users.into_iter().enumerate() {
+            let path = format!("users[{i}]");
+            let name = required(u.name, &path, "name")?.0;
+            if u.password.is_some() {
+                return Err(invalid(
+                    format!("{path}.password"),
+                    "plaintext passwords are not imported; give password_hash",
+                ));
+            }
+            let password_hash = required(u.password_hash, &path, "password_hash")?.0;
+            let hashing_algorithm = match u.hashing_algorithm {
+                None => UserRecord::SHA256.to_owned(),
+                Some(format::Text(a)) if UserRecord::ALGORITHMS.contains(&a.as_str()) => a,
+                Some(format::Text(a)) => {
+                    return Err(invalid(
+                        format!("{path}.hashing_algorithm"),
+                        format!(
+                            "unknown hashing algorithm '{a}' (expected one of {})",
+                            UserRecord::ALGORITHMS.join(", ")
+                        ),
+                    ));
+                }
+            };
+            if u.limits.is_some_and(Shape::is_set) {
+                self.warnings.push(format!(
+                    "{path}.limits: user limits are not supported, ignored"
+                ));
+            }
+            warn_unknown(&path, &u.unknown, &mut self.warnings);
+            known.users.insert(name.clone());
+            self.users.push(UserRecord {
+                name,
+                password_hash,
+                hashing_algorithm,
+                tags: u.tags.0,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_permissions(
+        &mut self,
+        permissions: Vec<format::Permission>,
+        known: &Known,
+    ) -> Res<()> {
+        for (i, p) in permissions.into_iter().enumerate() {
+            let path = format!("permissions[{i}]");
+            let user = required(p.user, &path, "user")?.0;
+            if !known.users.contains(&user) {
+                return Err(invalid(
+                    format!("{path}.user"),
+                    format!("unknown user '{user}' (neither in users nor in the broker)"),
+                ));
+            }
+            let vhost = known.vhost(p.vhost, &path)?;
+            let regex = |value: Option<format::Text>, field: &str| {
+                let pattern = required(value, &path, field)?.0;
+                check_regex(&pattern).map_err(|reason| {
+                    invalid(
+                        format!("{path}.{field}"),
+                        format!("invalid regex '{pattern}': {reason}"),
+                    )
+                })?;
+                Ok::<_, DefinitionsError>(pattern)
+            };
+            let permissions = Permissions {
+                configure: regex(p.configure, "configure")?,
+                write: regex(p.write, "write")?,
+                read: regex(p.read, "read")?,
+            };
+            warn_unknown(&path, &p.unknown, &mut self.warnings);
+            self.permissions.push(PermissionDef {
+                path,
+                user,
+                vhost,
+                permissions,
+            });
         }
         Ok(())
     }
@@ -414,6 +516,23 @@ impl Plan {
                 report.vhosts += 1;
             }
         }
+        for u in self.users {
+            broker.add_user(u);
+            report.users += 1;
+        }
+        for p in self.permissions {
+            // Checked; only a concurrent delete of the user or vhost refuses.
+            broker
+                .set_permissions(&p.user, &p.vhost, p.permissions)
+                .map_err(|e| {
+                    refused(
+                        &p.path,
+                        format!("permissions of user '{}' in vhost '{}'", p.user, p.vhost),
+                        BrokerError::channel(NOT_FOUND, e.to_string()),
+                    )
+                })?;
+            report.permissions += 1;
+        }
         let mut sessions = Sessions {
             broker,
             open: HashMap::new(),
@@ -468,7 +587,8 @@ struct Sessions<'b> {
 impl Sessions<'_> {
     fn channel(&mut self, vhost: &str) -> Result<&Channel, BrokerError> {
         if !self.open.contains_key(vhost) {
-            let conn = self.broker.connect(ConnectOptions {
+            // The broker's own connection: permissions do not apply to an import.
+            let conn = self.broker.connect_unchecked(ConnectOptions {
                 vhost: vhost.to_owned(),
                 client_name: Some("definitions import".into()),
                 ..ConnectOptions::default()
