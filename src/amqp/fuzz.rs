@@ -295,6 +295,12 @@ pub fn check_session(stream: &[u8], half_close: bool, flow: bool) {
                 }
             }
         }
+        // The handshake is valid: the session got past it (else it tests nothing).
+        assert!(
+            server_methods(&got).contains(&(10, 41)),
+            "no connection.open-ok: {:?}",
+            server_methods(&got)
+        );
         if let Some((i, methods)) = ended(&got) {
             // After its own Close the server answers the client's Close with close-ok
             // (both sides closing at once, as RabbitMQ 3.10.8 does); nothing else.
@@ -336,6 +342,10 @@ pub fn check_session(stream: &[u8], half_close: bool, flow: bool) {
     );
     h.broker.delete_vhost("/");
     h.broker.add_vhost("/");
+    // A deleted vhost takes its permissions along: guest gets `/` back.
+    h.broker
+        .set_permissions("guest", "/", crate::broker::Permissions::all())
+        .expect("guest and / exist");
     assert_eq!(
         h.broker.memory_used(),
         0,
