@@ -7,10 +7,10 @@
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
-use super::format::{Arguments, DestinationType, RABBITMQ_FORMAT_VERSION};
-use std::collections::BTreeMap;
+use super::arguments::Arguments;
+use super::format::{DestinationType, RABBITMQ_FORMAT_VERSION};
 
-use crate::{ExchangeKind, FieldTable, FieldValue};
+use crate::ExchangeKind;
 
 /// A definitions file to write. `Serialize` writes fields in declaration order, which
 /// here is alphabetical, as RabbitMQ's management API writes them.
@@ -153,70 +153,5 @@ impl BindingOut {
             serde_json::to_string(&self.arguments)
                 .expect("arguments have string keys and no fallible Serialize impl"),
         )
-    }
-}
-
-/// A field table as a JSON object (see [`Arguments`]).
-struct TableOut<'a>(&'a FieldTable);
-
-impl Serialize for TableOut<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Later duplicates replace earlier ones, as lookups see them.
-        let entries: BTreeMap<&str, &FieldValue> = self.0.iter().collect();
-        let mut map = s.serialize_map(Some(entries.len()))?;
-        for (k, v) in entries {
-            map.serialize_entry(k, &ValueOut(v))?;
-        }
-        map.end()
-    }
-}
-
-/// A field value as JSON (see [`Arguments`]).
-pub(super) struct ValueOut<'a>(pub(super) &'a FieldValue);
-
-impl Serialize for ValueOut<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        fn float<S: Serializer>(s: S, v: f64) -> Result<S::Ok, S::Error> {
-            if v.is_finite() {
-                s.serialize_f64(v)
-            } else {
-                s.serialize_unit()
-            }
-        }
-        match self.0 {
-            FieldValue::Boolean(b) => s.serialize_bool(*b),
-            FieldValue::ShortShortInt(n) => s.serialize_i64((*n).into()),
-            FieldValue::ShortShortUInt(n) => s.serialize_u64((*n).into()),
-            FieldValue::ShortInt(n) => s.serialize_i64((*n).into()),
-            FieldValue::ShortUInt(n) => s.serialize_u64((*n).into()),
-            FieldValue::LongInt(n) => s.serialize_i64((*n).into()),
-            FieldValue::LongUInt(n) => s.serialize_u64((*n).into()),
-            FieldValue::LongLongInt(n) => s.serialize_i64(*n),
-            FieldValue::LongLongUInt(n) | FieldValue::Timestamp(n) => s.serialize_u64(*n),
-            FieldValue::Float(x) => float(s, f64::from(*x)),
-            FieldValue::Double(x) => float(s, *x),
-            FieldValue::Decimal { scale, value } => {
-                float(s, f64::from(*value) / 10f64.powi(i32::from(*scale)))
-            }
-            FieldValue::ShortString(v) => s.serialize_str(v),
-            FieldValue::LongString(b) | FieldValue::ByteArray(b) => {
-                s.serialize_str(&String::from_utf8_lossy(b))
-            }
-            FieldValue::Array(a) => {
-                let mut seq = s.serialize_seq(Some(a.len()))?;
-                for v in a {
-                    seq.serialize_element(&ValueOut(v))?;
-                }
-                seq.end()
-            }
-            FieldValue::Table(t) => TableOut(t).serialize(s),
-            FieldValue::Void => s.serialize_unit(),
-        }
-    }
-}
-
-impl Serialize for Arguments {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        TableOut(&self.0).serialize(s)
     }
 }

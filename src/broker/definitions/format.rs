@@ -5,8 +5,8 @@
 //! each field's JSON type and the message for a wrong one, the checks that need nothing
 //! but the value itself (name lengths, exchange, destination and queue types, the two
 //! forms of a user's tags), which
-//! fields are required, the keys an object has that its type does not know, and the
-//! conversion of `arguments` from JSON to [`FieldTable`].
+//! fields are required, and the keys an object has that its type does not know
+//! (`arguments` are `arguments`').
 //!
 //! May not touch the broker: nothing here reads broker state or declares anything.
 //! Checks that need the broker or another part of the file (vhost and user references,
@@ -39,8 +39,9 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_path_to_error::Segment;
 
+use super::arguments::{Arguments, Json};
 use super::{DefinitionsError, Res, invalid};
-use crate::{ExchangeKind, FieldTable, FieldValue, MAX_NAME_LEN};
+use crate::{ExchangeKind, MAX_NAME_LEN};
 
 /// The RabbitMQ release whose definitions format the export follows.
 pub(super) const RABBITMQ_FORMAT_VERSION: &str = "3.10.8";
@@ -173,7 +174,7 @@ impl<'de> Visitor<'de> for SyntaxVisitor {
 
 /// A JSON value's kind, as messages name it ("found an array").
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Null,
     Boolean,
     Number,
@@ -197,7 +198,7 @@ impl fmt::Display for Kind {
 
 /// A type read from any JSON kind: it overrides the kinds it takes; every other kind
 /// fails with [`wrong`](Leaf::wrong)'s message.
-trait Leaf<'de>: Sized {
+pub(super) trait Leaf<'de>: Sized {
     /// The message for a value of kind `found`: "expected a boolean".
     fn wrong(found: Kind) -> String;
 
@@ -519,89 +520,6 @@ impl Leaf<'_> for DestinationType {
     }
 }
 
-/// `arguments`: a JSON object as a [`FieldTable`] (absent: empty), both directions.
-///
-/// Reading: integers become `LongLongInt` (above `i64`: `LongLongUInt`), other numbers
-/// `Double`, strings `LongString`, booleans `Boolean`, arrays `Array`, objects `Table`,
-/// `null` `Void`. Entries are sorted by name, and a repeated name keeps its last value
-/// (as the hand-written reader this replaced did).
-///
-/// Writing: every integer width and timestamps as JSON integers, floats and decimals
-/// as numbers (NaN and infinities as `null`), strings and byte arrays as strings (bytes
-/// that are not UTF-8 replaced by U+FFFD), `Void` as `null`; entries sorted by name,
-/// the last of a repeated name (the one lookups see).
-#[derive(Debug, Clone, Default)]
-pub(super) struct Arguments(pub(super) FieldTable);
-
-impl<'de> Leaf<'de> for Arguments {
-    fn wrong(_: Kind) -> String {
-        "expected an object".into()
-    }
-
-    fn object<A: MapAccess<'de>>(map: A) -> Result<Arguments, A::Error> {
-        json_table(map).map(Arguments)
-    }
-}
-
-/// The entries of a JSON object, sorted, the last of a repeated name kept.
-fn json_table<'de, A: MapAccess<'de>>(mut map: A) -> Result<FieldTable, A::Error> {
-    let mut entries = BTreeMap::new();
-    while let Some((k, Json(v))) = map.next_entry::<String, Json>()? {
-        entries.insert(k, v);
-    }
-    Ok(entries.into_iter().collect())
-}
-
-/// Any JSON value as a [`FieldValue`] (see [`Arguments`]). Recursion is bounded by
-/// serde_json's limit (128), checked again by [`read`]'s first pass.
-struct Json(FieldValue);
-
-impl<'de> Leaf<'de> for Json {
-    // Every JSON kind is a field value; this is for none.
-    fn wrong(found: Kind) -> String {
-        format!("unexpected {found}")
-    }
-
-    fn boolean<E: de::Error>(v: bool) -> Result<Json, E> {
-        Ok(Json(FieldValue::Boolean(v)))
-    }
-
-    fn signed<E: de::Error>(v: i64) -> Result<Json, E> {
-        Ok(Json(FieldValue::LongLongInt(v)))
-    }
-
-    fn unsigned<E: de::Error>(v: u64) -> Result<Json, E> {
-        Ok(Json(match i64::try_from(v) {
-            Ok(i) => FieldValue::LongLongInt(i),
-            Err(_) => FieldValue::LongLongUInt(v),
-        }))
-    }
-
-    fn float<E: de::Error>(v: f64) -> Result<Json, E> {
-        Ok(Json(FieldValue::Double(v)))
-    }
-
-    fn string<E: de::Error>(v: &str) -> Result<Json, E> {
-        Ok(Json(FieldValue::from(v)))
-    }
-
-    fn null<E: de::Error>() -> Result<Json, E> {
-        Ok(Json(FieldValue::Void))
-    }
-
-    fn array<A: SeqAccess<'de>>(mut seq: A) -> Result<Json, A::Error> {
-        let mut out = Vec::new();
-        while let Some(Json(v)) = seq.next_element::<Json>()? {
-            out.push(v);
-        }
-        Ok(Json(FieldValue::Array(out)))
-    }
-
-    fn object<A: MapAccess<'de>>(map: A) -> Result<Json, A::Error> {
-        json_table(map).map(|t| Json(FieldValue::Table(t)))
-    }
-}
-
 /// A value read only for its shape: an ignored section (policies, ...), whose
 /// entries the warning counts, or a vhost's `limits`, of which the warning says whether
 /// any is set.
@@ -830,8 +748,10 @@ pub(super) struct Binding {
 
 #[cfg(test)]
 mod tests {
-    use super::super::export::{Export, ValueOut};
+    use super::super::arguments::ValueOut;
+    use super::super::export::Export;
     use super::*;
+    use crate::{FieldTable, FieldValue};
 
     fn to_json(v: &FieldValue) -> String {
         serde_json::to_string(&ValueOut(v)).unwrap()

@@ -22,14 +22,16 @@ use std::fmt;
 
 use super::{Broker, BrokerError};
 
+mod arguments;
 mod export;
 mod format;
 mod plan;
 
+use arguments::Arguments;
 use export::{
     BindingOut, EmptyObject, ExchangeOut, Export, PermissionOut, QueueOut, UserOut, VhostOut,
 };
-use format::{Arguments, DestinationType};
+use format::DestinationType;
 
 type Res<T> = Result<T, DefinitionsError>;
 
