@@ -68,8 +68,13 @@ impl Conn {
     /// `after` bytes, here and in the server-wide total; refuses a connection whose
     /// own total passes [`Conn::inflight_limit`] (RabbitMQ's 506).
     pub(super) fn account_inflight(&mut self, before: usize, after: usize) -> Result<(), Fault> {
+        // Most frames (methods, single-frame messages) hold nothing before or after:
+        // no write to the server-wide counter, which every connection shares.
+        if before == after {
+            return Ok(());
+        }
         self.inflight = self.inflight - before + after;
-        if after >= before {
+        if after > before {
             self.shared
                 .inflight
                 .fetch_add((after - before) as u64, Relaxed);
