@@ -119,6 +119,22 @@ fn netns_switch(test: &str) -> bool {
     on
 }
 
+/// Waits (30 s at most) until each `HOST:PORT` argument accepts connections; prints
+/// `listening on HOST` for each. Run in the namespace scripts as `$WAIT`.
+const WAIT_FOR_PORTS: &str = "import socket, sys, time
+deadline = time.monotonic() + 30
+for addr in sys.argv[1:]:
+    host, port = addr.rsplit(':', 1)
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            print('listening on', host)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)";
+
 /// Runs the shell `script` (with `args` as `$1`...) in a private network namespace of
 /// its own (`unshare --net --map-root-user`: its own loopback, nothing leaves it), in
 /// `dir`, for at most 120 s; returns whether it succeeded and its output.
@@ -283,20 +299,7 @@ ip link set lo up
 "$1" serve --user rabbitmqlogin:rabbitmqpassword 2> server.log &
 server=$!
 trap 'kill $server 2>/dev/null; sed "s/^/server: /" server.log' EXIT
-"$2" - <<'PY'
-import socket, time
-deadline = time.monotonic() + 30
-for host in ("127.0.0.1", "::1"):
-    while True:
-        try:
-            socket.create_connection((host, 5672), timeout=1).close()
-            print("listening on", host)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-PY
+"$2" -c "$WAIT" 127.0.0.1:5672 ::1:5672
 : > consumer.out
 "$2" "$3" --url "$5" > consumer.out &
 consumer=$!
@@ -324,7 +327,10 @@ cat consumer.out
             SEED_URL.as_ref(),
             LEFT_IN_TEST_QUEUE.as_ref(),
         ],
-        &[("TRACKSWITCH_LOG", "info".as_ref())],
+        &[
+            ("TRACKSWITCH_LOG", "info".as_ref()),
+            ("WAIT", WAIT_FOR_PORTS.as_ref()),
+        ],
     );
     assert!(ok, "the seed's story in a private network failed:\n{out}");
     for want in [
@@ -393,19 +399,7 @@ ip addr add 10.200.0.1/32 dev lo
 run() {
     "$1" serve --listen "$3" --config "$2" 2> server.log &
     server=$!
-    "$PY" - "$3" <<'EOF2'
-import socket, sys, time
-host, port = sys.argv[1].rsplit(':', 1)
-deadline = time.monotonic() + 30
-while True:
-    try:
-        socket.create_connection((host, int(port)), timeout=1).close()
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            raise
-        time.sleep(0.1)
-EOF2
+    "$PY" -c "$WAIT" "$3" > /dev/null
     shift 3
     for cred in "$@"; do
         "$PY" -c "$LOGIN" "$ADDR" "${cred%%:*}" "${cred#*:}" | sed "s/^/$CASE: /"
@@ -427,6 +421,7 @@ CASE=loopback run "$BIN" listed.json "$ADDR" guest:guest
             ("BIN", env!("CARGO_BIN_EXE_trackswitch").as_ref()),
             ("PY", python.as_os_str()),
             ("LOGIN", TRY_LOGIN.as_ref()),
+            ("WAIT", WAIT_FOR_PORTS.as_ref()),
         ],
     );
     assert!(ok, "the loopback_users scenarios failed:\n{out}");

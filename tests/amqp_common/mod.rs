@@ -16,7 +16,7 @@ use lapin::options::*;
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use tokio::time::timeout;
-use trackswitch::amqp::{Server, ServerConfig, ShutdownHandle};
+use trackswitch::amqp::{ServerConfig, ShutdownHandle};
 use trackswitch::broker::Broker;
 
 pub(crate) mod python;
@@ -38,14 +38,9 @@ impl TestServer {
         TestServer::with_config(ServerConfig::default()).await
     }
 
+    /// A server with `config` (see [`raw::start`]).
     pub(crate) async fn with_config(config: ServerConfig) -> TestServer {
-        let broker = Broker::new();
-        let server = Server::bind("127.0.0.1:0", broker.clone(), config)
-            .await
-            .expect("bind");
-        let addr = server.local_addr().expect("addr");
-        let stop = server.shutdown_handle();
-        let task = tokio::spawn(server.run());
+        let (addr, broker, stop, task) = raw::start(config).await;
         TestServer {
             addr,
             broker,

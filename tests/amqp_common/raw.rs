@@ -9,6 +9,8 @@ use trackswitch::broker::Broker;
 
 use super::LIMIT;
 
+/// A server with `config` on `127.0.0.1:0`, running: its address, broker, stop handle
+/// and task.
 pub(crate) async fn start(
     config: ServerConfig,
 ) -> (
