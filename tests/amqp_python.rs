@@ -296,6 +296,9 @@ fn seed_url_in_a_private_network() {
     let script = r#"
 set -eu
 ip link set lo up
+# The seed's command as a new user runs it (the default data directory, here in
+# this test's working directory), from an empty directory every run.
+rm -rf trackswitch-data
 "$1" serve --user rabbitmqlogin:rabbitmqpassword 2> server.log &
 server=$!
 trap 'kill $server 2>/dev/null; sed "s/^/server: /" server.log' EXIT
@@ -397,7 +400,7 @@ set -eu
 ip link set lo up
 ip addr add 10.200.0.1/32 dev lo
 run() {
-    "$1" serve --listen "$3" --config "$2" 2> server.log &
+    "$1" serve --in-memory --listen "$3" --config "$2" 2> server.log &
     server=$!
     "$PY" -c "$WAIT" "$3" > /dev/null
     shift 3

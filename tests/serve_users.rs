@@ -69,7 +69,7 @@ async fn default_user_from_the_environment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_user_flag_is_a_usage_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_trackswitch"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--user", "nopassword"])
+        .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--user", "nopassword"])
         .output()
         .expect("run trackswitch");
     assert_eq!(out.status.code(), Some(2));
@@ -87,7 +87,7 @@ async fn bad_user_flag_is_a_usage_error() {
 async fn localhost_binds_both_loopback_addresses() {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trackswitch"))
-        .args(["serve", "--listen", "localhost:0"])
+        .args(["serve", "--in-memory", "--listen", "localhost:0"])
         .env("TRACKSWITCH_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -305,7 +305,7 @@ async fn definitions_bring_users_and_permissions() {
 fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
     use std::io::Read;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trackswitch"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--in-memory", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -42,6 +42,12 @@ pub struct Limits {
     pub memory_high_watermark: u64,
     /// How long a closing connection waits for `close-ok` (default 3 s).
     pub close_linger: Duration,
+    /// Free disk space (bytes) in the data directory under which publishing
+    /// connections are blocked (`connection.blocked`, "low on disk"); default
+    /// 50,000,000, RabbitMQ 3.10.8's `disk_free_limit`; 0 disables. The broker checks
+    /// it ([`BrokerBuilder::disk_free_limit`](crate::broker::BrokerBuilder::disk_free_limit));
+    /// `trackswitch serve` builds its broker with this value.
+    pub disk_free_limit: u64,
 }
 
 impl Default for Limits {
@@ -57,6 +63,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(30),
             memory_high_watermark: 1 << 30,
             close_linger: Duration::from_secs(3),
+            disk_free_limit: crate::broker::DEFAULT_DISK_FREE_LIMIT,
         }
     }
 }
@@ -169,7 +176,7 @@ impl ServerConfig {
     ///             "max_message_size": 134217728, "max_connections": 1024,
     ///             "handshake_timeout_ms": 10000, "connection_buffer": 4194304,
     ///             "write_timeout_ms": 30000, "memory_high_watermark": 1073741824,
-    ///             "close_linger_ms": 3000}}
+    ///             "close_linger_ms": 3000, "disk_free_limit": 50000000}}
     /// ```
     ///
     /// Every key is optional (`null` is not a value of any). Without `users`, the
@@ -417,6 +424,8 @@ struct LimitsEntry {
     memory_high_watermark: Option<Count>,
     #[serde(default, deserialize_with = "present")]
     close_linger_ms: Option<Count>,
+    #[serde(default, deserialize_with = "present")]
+    disk_free_limit: Option<Count>,
 }
 
 impl Expecting for LimitsEntry {
@@ -456,6 +465,9 @@ impl LimitsEntry {
         }
         if let Some(Count(n)) = self.close_linger_ms {
             limits.close_linger = Duration::from_millis(n);
+        }
+        if let Some(Count(n)) = self.disk_free_limit {
+            limits.disk_free_limit = n;
         }
     }
 }
@@ -572,8 +584,8 @@ mod tests {
                 "limits.heartbeat_ms: unknown field `heartbeat_ms`, expected one of \
                  `frame_max`, `channel_max`, `heartbeat`, `max_message_size`, \
                  `max_connections`, `handshake_timeout_ms`, `connection_buffer`, \
-                 `write_timeout_ms`, `memory_high_watermark`, `close_linger_ms` at line 1 \
-                 column 26",
+                 `write_timeout_ms`, `memory_high_watermark`, `close_linger_ms`, \
+                 `disk_free_limit` at line 1 column 26",
             ),
             (
                 r#"{"permissions": [{"user": "a", "vhost": "/", "configure": "(", "write": "",

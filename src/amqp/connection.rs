@@ -33,7 +33,7 @@ mod handshake;
 mod methods;
 mod publish;
 
-use confirms::AckRun;
+use confirms::{AckRun, Held, held_synced};
 use deliver::next_event;
 
 /// Flush built replies once this many bytes are pending.
@@ -162,6 +162,9 @@ struct Conn {
     /// Publisher confirms decided and not yet written, at most one run per channel:
     /// they go out coalesced (one `basic.ack` with `multiple`) at the next flush.
     confirms: Vec<AckRun>,
+    /// Confirms waiting for the store's sync (and every confirm behind them, so that
+    /// none overtakes another), in publish order.
+    held: std::collections::VecDeque<Held>,
 }
 
 /// The read half of a client's byte stream (TCP, or TLS over TCP).
@@ -228,6 +231,7 @@ pub(crate) async fn serve(
         blocked_sent: false,
         inflight: 0,
         confirms: Vec::new(),
+        held: std::collections::VecDeque::new(),
         shared,
     };
     let mut buf = vec![0u8; READ_CHUNK];
@@ -390,6 +394,7 @@ impl Conn {
                     }
                 },
                 ev = next_event(&self.out, &mut self.subs, &mut self.rotate) => self.on_event(ev).await,
+                () = held_synced(&self.held) => self.release_held().await,
                 () = sleep_opt(silent_until) => Err(Fault::Io("missed heartbeats")),
                 _ = tick.tick() => self.on_tick().await,
                 _ = shutdown.changed() => Err(close(320, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'", (0, 0))),
@@ -555,6 +560,7 @@ impl Conn {
                 let result = match step {
                     Step::Pending => Ok(()),
                     Step::Complete(content) => self.publish(channel, *content).await,
+                    Step::Method(Method::TxCommit) => self.tx_commit(channel).await,
                     Step::Method(m) => self.on_method(channel, m),
                 };
                 match result {
@@ -592,6 +598,8 @@ impl Conn {
     /// cancelled, its unacked messages requeued.
     fn drop_channel(&mut self, channel: u16) -> Result<(), Fault> {
         self.emit_confirms_of(channel)?;
+        // Confirms not yet on disk are not sent on a closed channel.
+        self.held.retain(|h| h.channel != channel);
         self.subs.retain(|s| s.channel != channel);
         if let Some(Chan::Open(open)) = self.channels.remove(&channel) {
             self.account_inflight(open.content.buffered(), 0)?;

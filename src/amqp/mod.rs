@@ -364,6 +364,14 @@ impl Server {
         if drained.is_err() {
             tasks.abort_all();
         }
+        // With a data directory: what the store holds (acks too) is written and
+        // synced before the server says it stopped.
+        let broker = self.shared.broker.clone();
+        match tokio::task::spawn_blocking(move || broker.sync()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot sync the data directory"),
+            Err(e) => tracing::error!(error = %e, "cannot sync the data directory"),
+        }
         tracing::info!("stopped");
         Ok(())
     }

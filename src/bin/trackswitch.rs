@@ -474,6 +474,16 @@ users replace the default guest.";
         /// RabbitMQ-style definitions to load at start
         #[arg(long, value_name = "FILE")]
         definitions: Option<String>,
+        /// Where durable exchanges and queues, bindings, vhosts, users, permissions
+        /// and persistent messages are kept across restarts (created on first start;
+        /// one server per directory)
+        #[arg(long, value_name = "DIR", default_value = "trackswitch-data",
+              conflicts_with = "in_memory")]
+        data_dir: std::path::PathBuf,
+        /// Keep nothing across restarts: no data directory, every queue and message
+        /// lives in memory only
+        #[arg(long)]
+        in_memory: bool,
         #[cfg(feature = "tls")]
         #[command(flatten)]
         tls: TlsArgs,
@@ -518,6 +528,8 @@ users replace the default guest.";
             mut users,
             config_file,
             definitions,
+            data_dir,
+            in_memory,
             #[cfg(feature = "tls")]
             tls,
         } = args;
@@ -564,9 +576,38 @@ users replace the default guest.";
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init();
         // The broker enforces the configured message size too (not its own default).
-        let broker = Broker::builder()
-            .max_message_size(usize::try_from(config.limits.max_message_size).unwrap_or(usize::MAX))
-            .build();
+        let mut builder = Broker::builder()
+            .max_message_size(usize::try_from(config.limits.max_message_size).unwrap_or(usize::MAX));
+        if !in_memory {
+            // Bodies of persistent messages in durable queues stay on disk only once
+            // memory is at half the watermark (RabbitMQ's paging ratio, 0.5).
+            let watermark = config.limits.memory_high_watermark;
+            builder = builder
+                .data_dir(&data_dir)
+                .disk_free_limit(config.limits.disk_free_limit)
+                .page_bodies_above(if watermark == 0 { u64::MAX } else { watermark / 2 });
+        }
+        let broker = builder
+            .open()
+            .map_err(|e| Failure::input(format!("cannot open the data directory: {e}")))?;
+        match broker.recovery() {
+            None => tracing::info!(
+                "in memory (--in-memory): nothing is kept across restarts, durable or not"
+            ),
+            Some(r) => {
+                let dir = std::fs::canonicalize(&r.dir).unwrap_or_else(|_| r.dir.clone());
+                tracing::info!(
+                    data_dir = %dir.display(),
+                    queues = r.queues,
+                    messages = r.messages,
+                    took_ms = r.took.as_millis() as u64,
+                    "data directory opened"
+                );
+                for d in &r.damage {
+                    tracing::warn!(data_dir = %dir.display(), "{d}");
+                }
+            }
+        }
         if let Some(path) = &definitions {
             let report = broker
                 .import_definitions(&read(path)?)

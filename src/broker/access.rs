@@ -259,6 +259,7 @@ impl Broker {
     /// tags of the user of that name (its permissions stay). Returns whether the name
     /// is new.
     pub fn add_user(&self, user: UserRecord) -> bool {
+        self.record(|| super::store::defs::Op::User(user.clone()));
         self.inner.access.add_user(user)
     }
 
@@ -266,7 +267,11 @@ impl Broker {
     /// Its open connections stay open; with access control on, their checks fail from
     /// now on (403), as RabbitMQ's.
     pub fn delete_user(&self, name: &str) -> bool {
-        self.inner.access.delete_user(name)
+        let existed = self.inner.access.delete_user(name);
+        if existed {
+            self.record(|| super::store::defs::Op::UserDel(name.into()));
+        }
+        existed
     }
 
     /// The user of that name.
@@ -352,14 +357,35 @@ impl Broker {
         if !vhosts.contains_key(vhost) {
             return Err(PermissionsError::UnknownVhost(vhost.into()));
         }
-        self.inner.access.set(user, vhost, permissions)
+        self.inner.access.set(user, vhost, permissions.clone())?;
+        self.record(|| super::store::defs::Op::Permissions {
+            user: user.into(),
+            vhost: vhost.into(),
+            permissions,
+        });
+        Ok(())
     }
 
     /// Removes a user's permissions in a vhost (RabbitMQ's `clear_permissions`);
     /// returns whether it had any. With access control on, it can no longer open the
     /// vhost, and its open connections there are refused every check.
     pub fn clear_permissions(&self, user: &str, vhost: &str) -> bool {
-        self.inner.access.clear(user, vhost)
+        let existed = self.inner.access.clear(user, vhost);
+        if existed {
+            self.record(|| super::store::defs::Op::PermissionsDel {
+                user: user.into(),
+                vhost: vhost.into(),
+            });
+        }
+        existed
+    }
+
+    /// Records a change of users or permissions in the data directory, if any (a
+    /// failed write shows at the next restart: the change is not there).
+    fn record(&self, op: impl FnOnce() -> super::store::defs::Op) {
+        if let Some(s) = &self.inner.store {
+            let _ = s.record(op());
+        }
     }
 
     /// A user's permissions, by vhost (sorted).

@@ -69,6 +69,8 @@ struct ChanState {
     seq: u64,
     /// A confirm nack since the last `wait_for_confirms`.
     nacked: bool,
+    /// The latest store point a confirm of this channel waits for.
+    last_sync: Option<super::SyncPoint>,
     /// The last queue this channel declared (for empty queue names).
     last_queue: Option<String>,
     /// The direct reply-to pseudo-queue this channel consumes (see [`reply_to`]).
@@ -135,6 +137,7 @@ impl ChannelShared {
                 confirm: false,
                 seq: 0,
                 nacked: false,
+                last_sync: None,
                 last_queue: None,
                 reply_queue: None,
                 tx: None,
@@ -464,14 +467,19 @@ impl Channel {
                     ack: true,
                     queues: 0,
                     returned: None,
+                    synced: None,
                 });
             }
             let routed =
                 s.vhost()
                     .publish(exchange, routing_key, &mut message, options.mandatory)?;
-            let (ack, queues, returned) = match routed {
-                Routed::Queues { queues, refused } => (refused == 0, queues, None),
-                Routed::Unroutable(r) => (true, 0, r.map(|r| *r)),
+            let (ack, queues, returned, synced) = match routed {
+                Routed::Queues {
+                    queues,
+                    refused,
+                    synced,
+                } => (refused == 0, queues, None, synced),
+                Routed::Unroutable(r) => (true, 0, r.map(|r| *r), None),
             };
             if ack && !s.confirm.load(Relaxed) {
                 return Ok(Published {
@@ -479,6 +487,7 @@ impl Channel {
                     ack,
                     queues,
                     returned,
+                    synced,
                 });
             }
             let mut st = lock(&s.state);
@@ -489,11 +498,18 @@ impl Channel {
             if !ack {
                 st.nacked = true;
             }
+            if let Some(p) = &synced {
+                st.last_sync = Some(match st.last_sync.take() {
+                    Some(q) => q.max(p.clone()),
+                    None => p.clone(),
+                });
+            }
             Ok(Published {
                 seq,
                 ack,
                 queues,
                 returned,
+                synced,
             })
         })
     }
@@ -521,7 +537,9 @@ impl Channel {
     }
 
     /// Waits for the confirms of every publish so far (they are decided when
-    /// `publish` returns) and reports whether all were acks since the last call.
+    /// `publish` returns; with a data directory, those of persistent messages in
+    /// durable queues are sent once on disk, which this waits for) and reports
+    /// whether all were acks since the last call.
     ///
     /// # Errors
     ///
@@ -535,6 +553,12 @@ impl Channel {
                 "channel is not in confirm mode",
             ));
         }
-        Ok(!std::mem::take(&mut st.nacked))
+        let sync = st.last_sync.take();
+        let all_acked = !std::mem::take(&mut st.nacked);
+        drop(st);
+        if let Some(p) = sync {
+            p.wait();
+        }
+        Ok(all_acked)
     }
 }

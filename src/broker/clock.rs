@@ -152,6 +152,15 @@ impl ClockSource {
         }
     }
 
+    /// Wall-clock ms at the broker's epoch: broker time + this = ms since the Unix
+    /// epoch (the store keeps TTL deadlines as absolute times).
+    pub(crate) fn wall_base(&self) -> u64 {
+        match self {
+            ClockSource::System { wall_base, .. } => *wall_base,
+            ClockSource::Manual(m) => m.inner.wall_base,
+        }
+    }
+
     /// Wall-clock seconds since the Unix epoch (for `x-death` times).
     pub(crate) fn wall_seconds(&self) -> u64 {
         let base = match self {

@@ -23,8 +23,9 @@ pub struct Properties {
     pub content_encoding: Option<String>,
     /// Application headers.
     pub headers: Option<FieldTable>,
-    /// 1 = transient, 2 = persistent (recorded only: the broker keeps everything in
-    /// memory).
+    /// 1 = transient, 2 = persistent: with a data directory
+    /// ([`BrokerBuilder::data_dir`](super::BrokerBuilder::data_dir)), a persistent
+    /// message in a durable queue is written to disk and survives a restart.
     pub delivery_mode: Option<u8>,
     /// Priority, 0 to 9 by convention (priority queues cap it at their maximum).
     pub priority: Option<u8>,
@@ -234,6 +235,30 @@ impl Stored {
             bcc,
             charge: Charge::new(memory, bytes),
         }
+    }
+
+    /// A copy of this message with another body (an empty one: its body is paged out
+    /// to the store; the body read back: paged in). Charged for what it holds.
+    pub(crate) fn with_body(&self, body: Bytes) -> Stored {
+        Stored::new(
+            self.exchange.clone(),
+            self.routing_key.clone(),
+            Message {
+                properties: self.properties().clone(),
+                body,
+            },
+            self.bcc.clone(),
+            &self.charge.memory,
+        )
+    }
+
+    fn properties(&self) -> &Properties {
+        &self.message.properties
+    }
+
+    /// Whether the publisher asked for it to be persistent (`delivery_mode` 2).
+    pub(crate) fn is_persistent(&self) -> bool {
+        self.message.properties.delivery_mode == Some(2)
     }
 
     /// A copy with the `x-delivery-count` header a quorum queue adds to a message

@@ -9,7 +9,8 @@ use crate::FieldTable;
 pub struct ExchangeDeclare {
     /// Only check that the exchange exists (404 if not).
     pub passive: bool,
-    /// Recorded only (everything is in memory).
+    /// Survives a restart of a broker with a data directory
+    /// ([`BrokerBuilder::data_dir`](super::BrokerBuilder::data_dir)).
     pub durable: bool,
     /// Deleted when its last binding as a source goes.
     pub auto_delete: bool,
@@ -34,7 +35,9 @@ impl ExchangeDeclare {
 pub struct QueueDeclare {
     /// Only check that the queue exists (404 if not) and read its counts.
     pub passive: bool,
-    /// Recorded only (everything is in memory).
+    /// With a data directory ([`BrokerBuilder::data_dir`](super::BrokerBuilder::data_dir)),
+    /// the queue (unless exclusive or auto-delete) and its persistent messages
+    /// survive a restart.
     pub durable: bool,
     /// Owned by the declaring connection and deleted when it closes.
     pub exclusive: bool,
@@ -147,6 +150,11 @@ pub struct Published {
     pub queues: usize,
     /// The message itself, if it was mandatory and reached no queue.
     pub returned: Option<Returned>,
+    /// With a data directory, for a persistent message that reached a durable queue:
+    /// the point its confirm waits for. The confirm ([`ack`](Self::ack)) may be sent
+    /// only once it [is synced](SyncPoint::is_synced) (RabbitMQ's rule: a confirm
+    /// means on disk).
+    pub synced: Option<super::SyncPoint>,
 }
 
 /// `basic.get-ok`: a message and the number of ready messages left.

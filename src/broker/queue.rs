@@ -23,6 +23,7 @@ use super::clock::{Task, Timer};
 use super::consumer::{CancelReason, ConsumerShared};
 use super::deadletter::{DeadLetter, Reason};
 use super::message::StoredRef;
+use super::store::{Loc, Mark, PublishOf, Store, SyncPoint};
 use super::sync::lock;
 use super::vhost::VhostInner;
 use crate::FieldTable;
@@ -41,6 +42,12 @@ pub(crate) struct Entry {
     /// How often it came back from a consumer unsettled (quorum queues count it:
     /// `x-delivery-count`, `x-delivery-limit`).
     pub(crate) returns: u32,
+    /// Body bytes (the body itself may be on disk only).
+    pub(crate) len: u64,
+    /// Its record in the store (a persistent message in a durable queue).
+    pub(crate) loc: Option<Loc>,
+    /// Its body is on disk only: `msg` holds an empty one until it is read back.
+    pub(crate) paged: bool,
 }
 
 /// What one queue entry costs in memory beyond the message it shares: its slot in the
@@ -50,7 +57,7 @@ pub(crate) const ENTRY_BYTES: u64 = 2 * std::mem::size_of::<Entry>() as u64 + 32
 impl Entry {
     /// Body bytes (the queue's byte statistics and `x-max-length-bytes`).
     pub(crate) fn size(&self) -> u64 {
-        self.msg.message.body.len() as u64
+        self.len
     }
 
     /// The message as a delivery hands it out: with `x-delivery-count` once it came
@@ -74,6 +81,8 @@ impl Entry {
 pub(crate) struct Effects {
     /// Messages to dead-letter (publishing needs the topology lock).
     pub(crate) dead: Vec<DeadLetter>,
+    /// The store's point to sync for what was enqueued (confirms wait for it).
+    pub(crate) synced: Option<SyncPoint>,
     /// The queue should be deleted (auto-delete after its last consumer went).
     pub(crate) delete: bool,
 }
@@ -86,6 +95,32 @@ pub(crate) struct QueueStats {
     pub(crate) acked: AtomicU64,
     pub(crate) redelivered: AtomicU64,
     pub(crate) dropped: AtomicU64,
+}
+
+/// A durable queue's place in the store.
+#[derive(Debug)]
+pub(crate) struct Persist {
+    pub(crate) store: Store,
+    /// The queue's id in the store (its messages' key).
+    pub(crate) qid: u64,
+    /// Above this many bytes of broker memory, new persistent messages keep their
+    /// bodies on disk only (paged out).
+    pub(crate) page_above: u64,
+    /// Broker clock ms to wall ms (TTL deadlines are stored as absolute times).
+    pub(crate) wall_base: u64,
+}
+
+/// A message recovered from the store, for [`QueueCell::recover`].
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub(crate) seq: u64,
+    pub(crate) msg: StoredRef,
+    pub(crate) len: u64,
+    pub(crate) loc: Loc,
+    /// Absolute (wall ms) deadline.
+    pub(crate) deadline: Option<u64>,
+    pub(crate) redelivered: bool,
+    pub(crate) returns: u32,
 }
 
 /// The immutable properties of a queue, fixed at declare.
@@ -115,6 +150,8 @@ pub(crate) struct QueueCell {
     /// The broker-wide memory count (the watermark's): [`ENTRY_BYTES`] per entry here;
     /// each message's own bytes are charged by the message (`message::Charge`).
     pub(crate) memory: Arc<AtomicU64>,
+    /// Set for a durable queue of a broker with a data directory.
+    pub(crate) persist: Option<Persist>,
 }
 
 /// A consumer as a queue sees it.
@@ -182,6 +219,7 @@ impl QueueCell {
         vhost: Weak<VhostInner>,
         timer: Arc<Timer>,
         memory: Arc<AtomicU64>,
+        persist: Option<Persist>,
     ) -> Arc<QueueCell> {
         let levels = config.args.max_priority.map_or(1, |p| usize::from(p) + 1);
         let now = timer.now();
@@ -207,6 +245,7 @@ impl QueueCell {
             vhost,
             timer,
             memory,
+            persist,
         });
         if let Some(ms) = q.config.args.expires {
             let mut st = lock(&q.state);
@@ -272,15 +311,24 @@ impl QueueCell {
             return Enqueued::Refused;
         }
         let seq = st.next_seq;
-        let entry = Entry {
+        let mut entry = Entry {
             seq,
             level: self.level_of(&msg),
+            len: size,
             msg,
             deadline: ttl.map(|t| now.saturating_add(t)),
             redelivered: false,
             returns: 0,
+            loc: None,
+            paged: false,
         };
         st.next_seq += 1;
+        if let Some(point) = self.persist_entry(&mut entry) {
+            fx.synced = Some(match fx.synced.take() {
+                Some(p) => p.max(point),
+                None => point,
+            });
+        }
         self.stats.published.fetch_add(1, Relaxed);
         st.push_back(entry);
         self.memory.fetch_add(ENTRY_BYTES, Relaxed);
@@ -322,12 +370,145 @@ impl QueueCell {
 
     /// A message leaves the queue without being delivered: dead-lettered for `reason`
     /// if the queue has a dead-letter exchange, otherwise dropped.
-    fn discard(&self, e: Entry, reason: Reason, fx: &mut Effects) {
+    fn discard(&self, mut e: Entry, reason: Reason, fx: &mut Effects) {
         self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
         self.stats.dropped.fetch_add(1, Relaxed);
-        if self.config.args.dead_letter_exchange.is_some() {
+        if self.config.args.dead_letter_exchange.is_some() && self.load(&mut e) {
+            // Acked once its dead letter is made: the copy is published after this
+            // queue's lock is released (a crash in between loses the copy, as in
+            // RabbitMQ without at-least-once dead-lettering).
+            self.settled(&mut e, Mark::Acked);
             fx.dead.push(self.dead_letter(e.msg, reason));
+        } else {
+            self.settled(&mut e, Mark::Acked);
         }
+    }
+
+    // ----- the store -----
+
+    /// Writes a new entry to the store if it is a persistent message of a durable
+    /// queue; pages its body out when memory is over the threshold. Returns the
+    /// point to sync for it.
+    fn persist_entry(&self, e: &mut Entry) -> Option<SyncPoint> {
+        let p = self.persist.as_ref()?;
+        if !e.msg.is_persistent() {
+            return None;
+        }
+        let (loc, point) = p.store.publish(&PublishOf {
+            qid: p.qid,
+            seq: e.seq,
+            returns: e.returns,
+            deadline: e.deadline.map(|d| d.saturating_add(p.wall_base)),
+            exchange: &e.msg.exchange,
+            routing_key: &e.msg.routing_key,
+            properties: &e.msg.message.properties,
+            bcc: e.msg.bcc.as_deref(),
+            body: &e.msg.message.body,
+        });
+        e.loc = Some(loc);
+        if !e.paged && e.len > 0 && self.memory.load(Relaxed) > p.page_above {
+            e.msg = Arc::new(e.msg.with_body(bytes::Bytes::new()));
+            e.paged = true;
+        }
+        Some(point)
+    }
+
+    /// Records a settlement of an entry in the store (nothing for an entry it does
+    /// not hold). `Acked` on a deleted queue only releases the record: the
+    /// definitions already say the queue's messages are gone.
+    ///
+    /// Invariant: an entry's record is released once. `Acked` takes the entry's
+    /// `loc`, so a second settlement of the same entry writes nothing.
+    fn settled(&self, e: &mut Entry, mark: Mark) {
+        let loc = if mark == Mark::Acked { e.loc.take() } else { e.loc };
+        if let (Some(p), Some(loc)) = (&self.persist, loc) {
+            p.store.mark(loc, mark);
+        }
+    }
+
+    /// An entry of a deleted queue is gone (see [`settled`](Self::settled)).
+    fn forgotten(&self, e: &mut Entry) {
+        if let (Some(p), Some(loc)) = (&self.persist, e.loc.take()) {
+            p.store.forget(loc);
+        }
+    }
+
+    /// An entry acked in the store when it went to a no-ack consumer comes back to
+    /// the queue (its consumer ended before handing it out): written again.
+    fn persist_again(&self, e: &mut Entry) {
+        if e.loc.is_none() && self.persist.is_some() {
+            let _ = self.persist_entry(e);
+        }
+    }
+
+    /// A requeued entry whose body is on disk too drops it from memory again while
+    /// memory is over the paging threshold.
+    fn page_out_again(&self, e: &mut Entry) {
+        if let Some(p) = &self.persist {
+            if e.loc.is_some() && !e.paged && e.len > 0 && self.memory.load(Relaxed) > p.page_above
+            {
+                e.msg = Arc::new(e.msg.with_body(bytes::Bytes::new()));
+                e.paged = true;
+            }
+        }
+    }
+
+    /// Reads a paged-out body back; false (and the message is dropped, counted) if
+    /// the store cannot give it.
+    fn load(&self, e: &mut Entry) -> bool {
+        if !e.paged {
+            return true;
+        }
+        let (Some(p), Some(loc)) = (&self.persist, e.loc) else {
+            return false;
+        };
+        match p.store.read_body(loc) {
+            Ok(body) => {
+                e.msg = Arc::new(e.msg.with_body(body));
+                e.paged = false;
+                true
+            }
+            Err(_) => {
+                self.stats.dropped.fetch_add(1, Relaxed);
+                e.loc = None;
+                p.store.mark(loc, Mark::Acked);
+                false
+            }
+        }
+    }
+
+    /// Puts recovered messages in (the queue is new and has no consumers): their
+    /// bodies stay on disk until delivered.
+    pub(crate) fn recover(self: &Arc<Self>, mut msgs: Vec<Recovered>) {
+        let Some(p) = &self.persist else { return };
+        msgs.sort_by_key(|m| m.seq);
+        let mut fx = Effects::default();
+        {
+            let mut st = lock(&self.state);
+            for m in msgs {
+                let deadline = m.deadline.map(|d| d.saturating_sub(p.wall_base));
+                if deadline.is_some() {
+                    st.ttl_seen = true;
+                }
+                let e = Entry {
+                    seq: m.seq,
+                    level: self.level_of(&m.msg),
+                    msg: m.msg,
+                    deadline,
+                    redelivered: m.redelivered,
+                    returns: m.returns,
+                    len: m.len,
+                    loc: Some(m.loc),
+                    paged: m.len > 0,
+                };
+                st.next_seq = st.next_seq.max(m.seq + 1);
+                self.memory.fetch_add(ENTRY_BYTES, Relaxed);
+                st.push_back(e);
+            }
+            let now = self.now_if_ttl(&st);
+            self.expire(&mut st, now, &mut fx);
+        }
+        self.finish(fx);
     }
 
     fn dead_letter(&self, msg: StoredRef, reason: Reason) -> DeadLetter {
@@ -449,9 +630,13 @@ impl QueueCell {
     fn dispatch(&self, st: &mut QueueState, now: u64, fresh: Option<u64>, fx: &mut Effects) {
         while st.ready_count > 0 && !st.consumers.is_empty() {
             let Some(i) = self.pick(st) else { return };
-            let Some(e) = self.pop_ready(st) else { return };
+            let Some(mut e) = self.pop_ready(st) else { return };
             if e.expired(now) && fresh != Some(e.seq) {
                 self.discard(e, Reason::Expired, fx);
+                continue;
+            }
+            if !self.load(&mut e) {
+                self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
                 continue;
             }
             st.stamp += 1;
@@ -460,8 +645,10 @@ impl QueueCell {
             let c = Arc::clone(&sub.consumer);
             if !c.no_ack {
                 st.unacked += 1;
+                self.settled(&mut e, Mark::Delivered);
             } else {
                 self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
+                self.settled(&mut e, Mark::Acked);
             }
             self.stats.delivered.fetch_add(1, Relaxed);
             if e.redelivered {
@@ -538,11 +725,12 @@ impl QueueCell {
             st.consumers.retain(|s| !Arc::ptr_eq(&s.consumer, c));
             let buffered = c.end(reason);
             if !st.deleted {
-                for e in buffered {
+                for mut e in buffered {
                     if !c.no_ack {
                         st.unacked -= 1;
                     } else {
                         self.memory.fetch_add(ENTRY_BYTES, Relaxed);
+                        self.persist_again(&mut e);
                     }
                     st.insert_back(e);
                 }
@@ -570,10 +758,11 @@ impl QueueCell {
         let mut fx = Effects::default();
         {
             let mut st = lock(&self.state);
-            for e in entries {
+            for mut e in entries {
                 st.unacked = st.unacked.saturating_sub(1);
                 if st.deleted {
                     self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
+                    self.forgotten(&mut e);
                     continue;
                 }
                 if reject {
@@ -581,6 +770,7 @@ impl QueueCell {
                 } else {
                     self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
                     self.stats.acked.fetch_add(1, Relaxed);
+                    self.settled(&mut e, Mark::Acked);
                 }
             }
             if !st.deleted {
@@ -599,6 +789,7 @@ impl QueueCell {
                 st.unacked = st.unacked.saturating_sub(1);
                 if st.deleted {
                     self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
+                    self.forgotten(&mut e);
                     continue;
                 }
                 e.redelivered = true;
@@ -619,7 +810,13 @@ impl QueueCell {
                     // Returned messages go to the back of a quorum queue.
                     e.seq = st.next_seq;
                     st.next_seq += 1;
+                    let moved = Mark::Moved {
+                        seq: e.seq,
+                        returns: e.returns,
+                    };
+                    self.settled(&mut e, moved);
                 }
+                self.page_out_again(&mut e);
                 st.insert_back(e);
             }
             if !st.deleted {
@@ -630,13 +827,14 @@ impl QueueCell {
     }
 
     /// Puts back a no-ack message whose channel closed before it was handed out.
-    pub(crate) fn restore(self: &Arc<Self>, e: Entry) {
+    pub(crate) fn restore(self: &Arc<Self>, mut e: Entry) {
         let mut fx = Effects::default();
         {
             let mut st = lock(&self.state);
             if st.deleted {
                 return;
             }
+            self.persist_again(&mut e);
             self.memory.fetch_add(ENTRY_BYTES, Relaxed);
             st.insert_back(e);
             self.serve(&mut st, &mut fx);
@@ -666,15 +864,21 @@ impl QueueCell {
             self.touch(&mut st);
             self.expire(&mut st, now, &mut fx);
             let mut got = None;
-            while let Some(e) = self.pop_ready(&mut st) {
+            while let Some(mut e) = self.pop_ready(&mut st) {
                 if e.expired(now) {
                     self.discard(e, Reason::Expired, &mut fx);
                     continue;
                 }
+                if !self.load(&mut e) {
+                    self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
+                    continue;
+                }
                 if no_ack {
                     self.memory.fetch_sub(ENTRY_BYTES, Relaxed);
+                    self.settled(&mut e, Mark::Acked);
                 } else {
                     st.unacked += 1;
+                    self.settled(&mut e, Mark::Delivered);
                 }
                 self.stats.delivered.fetch_add(1, Relaxed);
                 if e.redelivered {
@@ -697,7 +901,9 @@ impl QueueCell {
         let mut st = lock(&self.state);
         let n = st.ready_count;
         for l in &mut st.ready {
-            l.clear();
+            for mut e in l.drain(..) {
+                self.settled(&mut e, Mark::Acked);
+            }
         }
         st.ready_count = 0;
         st.ready_bytes = 0;
@@ -717,13 +923,16 @@ impl QueueCell {
             let n = st.ready_count;
             self.memory.fetch_sub(n * ENTRY_BYTES, Relaxed);
             for l in &mut st.ready {
-                l.clear();
+                for mut e in l.drain(..) {
+                    self.forgotten(&mut e);
+                }
             }
             st.ready_count = 0;
             st.ready_bytes = 0;
             let subs = std::mem::take(&mut st.consumers);
             for s in &subs {
-                for _ in s.consumer.end(CancelReason::QueueDeleted) {
+                for mut e in s.consumer.end(CancelReason::QueueDeleted) {
+                    self.forgotten(&mut e);
                     if !s.consumer.no_ack {
                         st.unacked -= 1;
                         self.memory.fetch_sub(ENTRY_BYTES, Relaxed);

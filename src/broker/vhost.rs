@@ -15,7 +15,9 @@ use super::clock::Timer;
 use super::deadletter::{DeadLetter, is_cycle};
 use super::error::{ACCESS_REFUSED, BrokerError, NOT_FOUND, PRECONDITION_FAILED, RESOURCE_LOCKED};
 use super::message::{Message, Stored, parse_expiration};
-use super::queue::{Effects, Enqueued, QueueCell, QueueConfig};
+use super::queue::{Effects, Enqueued, Persist, QueueCell, QueueConfig};
+use super::store::defs::{BindingDef, ExchangeDef, Op, QueueDef};
+use super::store::{Store, SyncPoint};
 use super::sync::{read, write};
 use super::{ExchangeDeclare, QueueDeclare, QueueDeclareOk, Returned};
 use crate::{
@@ -73,13 +75,28 @@ pub(crate) struct VhostInner {
     pub(crate) memory: Arc<AtomicU64>,
     pub(crate) stats: VhostStats,
     pub(crate) this: Weak<VhostInner>,
+    /// The broker's data directory, if it has one.
+    pub(crate) store: Option<VhostStore>,
+}
+
+/// What a vhost of a broker with a data directory needs of it.
+#[derive(Debug, Clone)]
+pub(crate) struct VhostStore {
+    pub(crate) store: Store,
+    /// See [`Persist::page_above`].
+    pub(crate) page_above: u64,
 }
 
 /// What a publish did.
 #[derive(Debug)]
 pub(crate) enum Routed {
     /// Delivered to `queues` queues; `refused` of them refused it (`reject-publish`).
-    Queues { queues: usize, refused: usize },
+    /// `synced`: the store's point its confirm waits for (written to a durable queue).
+    Queues {
+        queues: usize,
+        refused: usize,
+        synced: Option<SyncPoint>,
+    },
     /// Routed nowhere; the message comes back when it was mandatory.
     Unroutable(Option<Box<Returned>>),
 }
@@ -105,6 +122,7 @@ impl VhostInner {
         table_options: TableOptions,
         timer: Arc<Timer>,
         memory: Arc<AtomicU64>,
+        store: Option<VhostStore>,
     ) -> Arc<VhostInner> {
         Arc::new_cyclic(|this| VhostInner {
             name: name.into(),
@@ -116,7 +134,59 @@ impl VhostInner {
             memory,
             stats: VhostStats::default(),
             this: this.clone(),
+            store,
         })
+    }
+
+    // ----- the store -----
+
+    /// Records a change of the durable definitions (nothing without a data
+    /// directory). A failed write is a connection error (541): the change was made in
+    /// memory but is not on disk.
+    fn record(&self, op: impl FnOnce() -> Op) -> Result<(), BrokerError> {
+        let Some(s) = &self.store else { return Ok(()) };
+        s.store.record(op()).map_err(|e| {
+            BrokerError::connection(
+                541,
+                format!("INTERNAL_ERROR - cannot write the data directory's definitions: {e}"),
+            )
+        })
+    }
+
+    /// After a change that can auto-delete exchanges (unbind, queue or exchange
+    /// deletion): records the deletion of durable auto-delete exchanges that went.
+    fn record_cascades(&self, t: &Topology) -> Result<(), BrokerError> {
+        let Some(s) = &self.store else { return Ok(()) };
+        let gone: Vec<String> = s.store.with_defs(|d| {
+            d.vhosts.get(&self.name).map_or_else(Vec::new, |v| {
+                v.exchanges
+                    .iter()
+                    .filter(|(n, x)| x.auto_delete && t.table.exchange(n).is_none())
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            })
+        });
+        for name in gone {
+            self.record(|| Op::ExchangeDel {
+                vhost: self.name.clone(),
+                name,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Whether a binding's destination is kept by the store.
+    fn durable_dest(t: &Topology, dest: Destination<'_>) -> bool {
+        match dest {
+            Destination::Queue(q) => t.queue(q).is_some_and(|c| c.persist.is_some()),
+            Destination::Exchange(x) => t.table.exchange(x).is_some_and(|x| x.options.durable),
+        }
+    }
+
+    /// Whether a queue declared with these options is kept by the store: durable,
+    /// not exclusive, not auto-delete (RabbitMQ deletes those two at restart).
+    pub(crate) fn persisted(&self, o: &QueueDeclare) -> bool {
+        self.store.is_some() && o.durable && !o.exclusive && !o.auto_delete
     }
 
     fn err(&self, e: impl Into<BrokerError>) -> BrokerError {
@@ -183,16 +253,38 @@ impl VhostInner {
                 who.check(Perm::Write, Resource::Exchange, ae)?;
             }
         }
+        let new = t.table.exchange(name).is_none();
         t.table
             .declare_exchange(name, kind, &options)
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        if new && o.durable {
+            self.record(|| Op::Exchange {
+                vhost: self.name.clone(),
+                name: name.into(),
+                def: ExchangeDef {
+                    kind: kind.to_string(),
+                    auto_delete: o.auto_delete,
+                    internal: o.internal,
+                    arguments: o.arguments.clone(),
+                },
+            })?;
+        }
+        Ok(())
     }
 
     pub(crate) fn exchange_delete(&self, name: &str, if_unused: bool) -> Result<(), BrokerError> {
         let mut t = write(&self.topo);
+        let durable = t.table.exchange(name).is_some_and(|x| x.options.durable);
         match t.table.delete_exchange(name, if_unused) {
-            Ok(_) => Ok(()),
+            Ok(existed) => {
+                if existed && durable {
+                    self.record(|| Op::ExchangeDel {
+                        vhost: self.name.clone(),
+                        name: name.into(),
+                    })?;
+                }
+                self.record_cascades(&t)
+            }
             // RabbitMQ 3.10.8's words for the `amq.*` exchanges.
             Err(crate::DeleteError::AccessRefused { name, .. }) if !name.is_empty() => {
                 Err(BrokerError::channel(
@@ -238,16 +330,41 @@ impl VhostInner {
                 }
             }
         }
+        let durable = self.store.is_some()
+            && t.table.exchange(source).is_some_and(|x| x.options.durable)
+            && Self::durable_dest(&t, dest);
+        let binding = || {
+            let (to_queue, name) = match dest {
+                Destination::Queue(q) => (true, q),
+                Destination::Exchange(x) => (false, x),
+            };
+            BindingDef::new(source, to_queue, name, key, args)
+        };
         if !unbind {
-            return t
+            let added = t
                 .table
                 .bind(source, dest, key, args)
-                .map_err(|e| self.err(e));
+                .map_err(|e| self.err(e))?;
+            if added && durable {
+                self.record(|| Op::Bind {
+                    vhost: self.name.clone(),
+                    binding: binding(),
+                })?;
+            }
+            return Ok(added);
         }
-        match t.table.unbind(source, dest, key, args) {
-            Err(crate::BindError::NotFound { .. }) => Ok(false),
-            r => r.map_err(|e| self.err(e)),
+        let removed = match t.table.unbind(source, dest, key, args) {
+            Err(crate::BindError::NotFound { .. }) => false,
+            r => r.map_err(|e| self.err(e))?,
+        };
+        if removed && durable {
+            self.record(|| Op::Unbind {
+                vhost: self.name.clone(),
+                binding: binding(),
+            })?;
+            self.record_cascades(&t)?;
         }
+        Ok(removed)
     }
 
     // ----- queues -----
@@ -320,12 +437,48 @@ impl VhostInner {
             args,
             reply_to: false,
         };
-        self.add_cell(&mut t, id, name, config);
+        let qid = match &self.store {
+            Some(s) if self.persisted(o) => Some(s.store.new_qid()),
+            _ => None,
+        };
+        self.add_cell(&mut t, id, name, config, qid);
+        if let Some(qid) = qid {
+            self.record(|| Op::Queue {
+                vhost: self.name.clone(),
+                name: name.into(),
+                def: QueueDef {
+                    qid,
+                    arguments: o.arguments.clone(),
+                },
+            })?;
+        }
         Ok(QueueDeclareOk {
             queue: name.into(),
             message_count: 0,
             consumer_count: 0,
         })
+    }
+
+    /// Re-creates a durable queue from the data directory (no checks, nothing
+    /// recorded: the broker is being rebuilt).
+    pub(crate) fn recover_queue(
+        &self,
+        name: &str,
+        qid: u64,
+        arguments: &FieldTable,
+    ) -> Result<Arc<QueueCell>, BrokerError> {
+        let args = QueueArgs::parse(arguments).map_err(|e| e.for_queue(name, &self.name))?;
+        let mut t = write(&self.topo);
+        let id = t.table.declare_queue(name).map_err(|e| self.err(e))?;
+        let config = QueueConfig {
+            durable: true,
+            auto_delete: false,
+            owner: None,
+            arguments: arguments.clone(),
+            args,
+            reply_to: false,
+        };
+        Ok(self.add_cell(&mut t, id, name, config, Some(qid)))
     }
 
     /// A quorum queue (or a stream, which is refused later) has a client-chosen name
@@ -373,13 +526,24 @@ impl VhostInner {
         id: crate::QueueId,
         name: &str,
         config: QueueConfig,
+        qid: Option<u64>,
     ) -> Arc<QueueCell> {
+        let persist = match (&self.store, qid) {
+            (Some(s), Some(qid)) => Some(Persist {
+                store: s.store.clone(),
+                qid,
+                page_above: s.page_above,
+                wall_base: self.timer.clock().wall_base(),
+            }),
+            _ => None,
+        };
         let cell = QueueCell::new(
             name,
             config,
             self.this.clone(),
             Arc::clone(&self.timer),
             Arc::clone(&self.memory),
+            persist,
         );
         let i = id.index();
         if t.queues.len() <= i {
@@ -410,7 +574,7 @@ impl VhostInner {
                 args: QueueArgs::default(),
                 reply_to: true,
             };
-            return self.add_cell(&mut t, id, &name, config);
+            return self.add_cell(&mut t, id, &name, config, None);
         }
     }
 
@@ -518,6 +682,15 @@ impl VhostInner {
             }
             t.table.delete_queue(&cell.name);
             t.queues[id.index()] = None;
+            if cell.persist.is_some() {
+                // A failed write of the deletion cannot stop the deletion (expiry and
+                // auto-delete have no one to tell): the queue comes back at restart.
+                let _ = self.record(|| Op::QueueDel {
+                    vhost: self.name.clone(),
+                    name: cell.name.to_string(),
+                });
+            }
+            let _ = self.record_cascades(&t);
         }
         cell.mark_deleted()
     }
@@ -615,9 +788,14 @@ impl VhostInner {
             }
             Ok(Some((route.len(), refused)))
         })?;
+        let synced = fx.synced.take();
         self.dead_letter(fx.dead);
         Ok(match routed {
-            Some((queues, refused)) => Routed::Queues { queues, refused },
+            Some((queues, refused)) => Routed::Queues {
+                queues,
+                refused,
+                synced,
+            },
             None => {
                 self.stats.unroutable.fetch_add(1, Relaxed);
                 Routed::Unroutable(mandatory.then(|| {

@@ -187,8 +187,16 @@ fn spawn_serve(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (ServeProcess, mpsc::Receiver<(String, bool)>) {
+    // Nothing kept unless the test names a data directory (tests run side by side;
+    // the default directory would be shared).
+    let in_memory: &[&str] = if args.contains(&"--data-dir") {
+        &[]
+    } else {
+        &["--in-memory"]
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_trackswitch"))
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(in_memory)
         .args(args)
         .envs(env.iter().copied())
         .env("TRACKSWITCH_LOG", "info")

@@ -1,9 +1,43 @@
 //! Publisher confirms on the wire (CONFORMANCE P03): acks decided by publishes are
 //! coalesced per channel into one `basic.ack` with `multiple`, written at the next flush
 //! (after the deliveries that flush carries); a nack writes the run before it first.
+//!
+//! A confirm of a persistent message in a durable queue (CONFORMANCE S03) is held
+//! until the store has synced it; every confirm decided after it is held behind it,
+//! so they reach the client in publish order. Many publishers' confirms are released
+//! by one sync (the store's group commit).
+
+use std::collections::VecDeque;
 
 use super::{Conn, Fault};
 use crate::amqp::method::Reply;
+use crate::broker::SyncPoint;
+
+/// A confirm waiting for the store (or behind one that is).
+#[derive(Debug)]
+pub(super) struct Held {
+    pub(super) channel: u16,
+    seq: u64,
+    ack: bool,
+    synced: Option<SyncPoint>,
+}
+
+impl Held {
+    fn ready(&self) -> bool {
+        self.synced.as_ref().is_none_or(SyncPoint::is_synced)
+    }
+}
+
+/// Resolves once the first held confirm can go (never, with none held).
+pub(super) async fn held_synced(held: &VecDeque<Held>) {
+    match held.front() {
+        None => std::future::pending().await,
+        Some(h) => match &h.synced {
+            Some(p) => p.clone().await,
+            None => {}
+        },
+    }
+}
 
 /// Consecutive acked publish sequence numbers `first..=last` of one channel.
 #[derive(Debug, Clone, Copy)]
@@ -14,6 +48,37 @@ pub(super) struct AckRun {
 }
 
 impl Conn {
+    /// Records the confirm of publish `seq`, held while `synced` is not on disk yet
+    /// or other confirms are held.
+    pub(super) fn confirm_when_synced(
+        &mut self,
+        channel: u16,
+        seq: u64,
+        ack: bool,
+        synced: Option<SyncPoint>,
+    ) -> Result<(), Fault> {
+        let held = Held {
+            channel,
+            seq,
+            ack,
+            synced,
+        };
+        if self.held.is_empty() && held.ready() {
+            return self.confirm(channel, seq, ack);
+        }
+        self.held.push_back(held);
+        Ok(())
+    }
+
+    /// Releases the held confirms whose sync is done, in order, and flushes them.
+    pub(super) async fn release_held(&mut self) -> Result<(), Fault> {
+        while self.held.front().is_some_and(Held::ready) {
+            let h = self.held.pop_front().expect("front exists");
+            self.confirm(h.channel, h.seq, h.ack)?;
+        }
+        self.flush().await
+    }
+
     /// Records the confirm of publish `seq` on `channel`. Acks are coalesced into a
     /// run written at the next flush (CONFORMANCE P03); a nack first writes the run
     /// before it, then itself, so the client sees them in sequence order.

@@ -1,6 +1,8 @@
 //! Flow control of one connection: the memory watermark over what the broker holds
-//! plus the unfinished publishes of every connection, `connection.blocked` /
-//! `connection.unblocked`, and the in-flight body accounting behind it.
+//! plus the unfinished publishes of every connection, and the broker's disk alarm
+//! (free disk under `disk_free_limit`, or the store's writes failing),
+//! `connection.blocked` / `connection.unblocked`, and the in-flight body accounting
+//! behind it.
 //!
 //! As RabbitMQ 3.10.8 does (compared on a node with `set_vm_memory_high_watermark`):
 //! while memory is over the watermark, a connection that publishes (a `basic.publish`,
@@ -26,7 +28,8 @@ impl Conn {
     /// what the broker holds plus unfinished publishes on every connection.
     pub(super) fn over_watermark(&self) -> bool {
         let watermark = self.shared.config.limits.memory_high_watermark;
-        watermark != 0 && self.shared.memory_in_use() >= watermark
+        (watermark != 0 && self.shared.memory_in_use() >= watermark)
+            || self.shared.broker.disk_alarm()
     }
 
     /// After a publish frame: over the watermark, stop reading this connection and
@@ -38,10 +41,16 @@ impl Conn {
         self.blocked = true;
         tracing::debug!(peer = %self.peer, "memory watermark reached; not reading this publisher");
         if self.caps.connection_blocked && !self.blocked_sent {
+            // RabbitMQ 3.10.8's reasons.
+            let reason = if self.shared.broker.disk_alarm() {
+                "low on disk"
+            } else {
+                "low on memory"
+            };
             self.emit(
                 0,
                 &Reply::Blocked {
-                    reason: "low on memory".into(),
+                    reason: reason.into(),
                 },
             )?;
             self.blocked_sent = true;

@@ -6,6 +6,25 @@ use crate::amqp::method::{Method, Reply};
 use crate::broker::{BrokerError, ConsumeOptions, ExchangeDeclare, QueueDeclare};
 
 impl Conn {
+    /// `tx.commit`: the held work is applied; the returns of held mandatory publishes
+    /// come before commit-ok, and commit-ok only once the persistent messages it put
+    /// in durable queues are on disk (the connection waits: its client does too).
+    pub(super) async fn tx_commit(&mut self, channel: u16) -> Result<(), Failure> {
+        let ids = (90, 20);
+        let (returned, synced) = self
+            .channel(channel)?
+            .tx_commit_unsynced()
+            .map_err(|e| broker_failure(&e, ids))?;
+        for r in &returned {
+            self.emit_return(channel, r)?;
+        }
+        if let Some(p) = synced {
+            p.await;
+        }
+        self.emit(channel, &Reply::TxCommitOk)?;
+        Ok(())
+    }
+
     pub(super) fn on_method(&mut self, channel: u16, m: Method) -> Result<(), Failure> {
         let ids = m.ids();
         let fail = |e: BrokerError| broker_failure(&e, ids);
@@ -249,12 +268,7 @@ impl Conn {
                 self.emit(channel, &Reply::TxSelectOk)?;
             }
             Method::TxCommit => {
-                // Returns for held mandatory publishes come before commit-ok.
-                let returned = self.channel(channel)?.tx_commit().map_err(fail)?;
-                for r in &returned {
-                    self.emit_return(channel, r)?;
-                }
-                self.emit(channel, &Reply::TxCommitOk)?;
+                return Err(close(541, "INTERNAL_ERROR - unexpected method routing", ids).into());
             }
             Method::TxRollback => {
                 self.channel(channel)?.tx_rollback().map_err(fail)?;

@@ -42,7 +42,7 @@ impl Conn {
             self.emit_return(channel, r)?;
         }
         if let Some(seq) = published.seq {
-            self.confirm(channel, seq, published.ack)?;
+            self.confirm_when_synced(channel, seq, published.ack, published.synced)?;
         }
         Ok(())
     }

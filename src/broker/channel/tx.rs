@@ -189,13 +189,28 @@ impl Channel {
 
     /// `tx.commit`: applies the held publishes and settlements in the order they were
     /// made; returns the held mandatory publishes that reached no queue (for
-    /// `basic.return`, in publish order). The channel stays transactional.
+    /// `basic.return`, in publish order). The channel stays transactional. With a
+    /// data directory it returns once the persistent messages it put in durable
+    /// queues are on stable storage.
     ///
     /// # Errors
     ///
     /// 406 if the channel is not transactional.
     pub fn tx_commit(&self) -> Result<Vec<Returned>, BrokerError> {
+        let (returned, synced) = self.tx_commit_unsynced()?;
+        if let Some(p) = synced {
+            p.wait();
+        }
+        Ok(returned)
+    }
+
+    /// [`tx_commit`](Self::tx_commit) without waiting for the disk: also returns the
+    /// point to wait for before `tx.commit-ok` (the wire server awaits it).
+    pub(crate) fn tx_commit_unsynced(
+        &self,
+    ) -> Result<(Vec<Returned>, Option<crate::broker::SyncPoint>), BrokerError> {
         self.shared.run(|s| {
+            let mut synced: Option<crate::broker::SyncPoint> = None;
             let ops = {
                 let mut st = lock(&s.state);
                 std::mem::take(st.tx.as_mut().ok_or_else(not_transactional)?)
@@ -218,6 +233,14 @@ impl Channel {
                             .publish(&exchange, &routing_key, &mut message, mandatory)
                         {
                             Ok(Routed::Unroutable(Some(r))) => returned.push(*r),
+                            Ok(Routed::Queues {
+                                synced: Some(p), ..
+                            }) => {
+                                synced = Some(match synced.take() {
+                                    Some(q) => q.max(p),
+                                    None => p,
+                                });
+                            }
                             Ok(_) => {}
                             Err(_) if mandatory => returned.push(Returned {
                                 reply_code: crate::broker::error::NO_ROUTE,
@@ -232,7 +255,7 @@ impl Channel {
                     TxOp::Settle { taken, requeue } => s.settle(Taken::Many(taken), requeue),
                 }
             }
-            Ok(returned)
+            Ok((returned, synced))
         })
     }
 
