@@ -102,7 +102,13 @@ impl Server {
         )
         .expect("write the config");
         let mut child = Command::new(bin)
-            .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--config"])
+            .args([
+                "serve",
+                "--in-memory",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+            ])
             .arg(&config)
             .env("TRACKSWITCH_LOG", "warn,trackswitch=info")
             .stdout(Stdio::null())

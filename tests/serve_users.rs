@@ -69,7 +69,14 @@ async fn default_user_from_the_environment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_user_flag_is_a_usage_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_trackswitch"))
-        .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--user", "nopassword"])
+        .args([
+            "serve",
+            "--in-memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "nopassword",
+        ])
         .output()
         .expect("run trackswitch");
     assert_eq!(out.status.code(), Some(2));

@@ -477,8 +477,12 @@ users replace the default guest.";
         /// Where durable exchanges and queues, bindings, vhosts, users, permissions
         /// and persistent messages are kept across restarts (created on first start;
         /// one server per directory)
-        #[arg(long, value_name = "DIR", default_value = "trackswitch-data",
-              conflicts_with = "in_memory")]
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "trackswitch-data",
+            conflicts_with = "in_memory"
+        )]
         data_dir: std::path::PathBuf,
         /// Keep nothing across restarts: no data directory, every queue and message
         /// lives in memory only
@@ -576,8 +580,9 @@ users replace the default guest.";
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init();
         // The broker enforces the configured message size too (not its own default).
-        let mut builder = Broker::builder()
-            .max_message_size(usize::try_from(config.limits.max_message_size).unwrap_or(usize::MAX));
+        let mut builder = Broker::builder().max_message_size(
+            usize::try_from(config.limits.max_message_size).unwrap_or(usize::MAX),
+        );
         if !in_memory {
             // Bodies of persistent messages in durable queues stay on disk only once
             // memory is at half the watermark (RabbitMQ's paging ratio, 0.5).
@@ -585,7 +590,11 @@ users replace the default guest.";
             builder = builder
                 .data_dir(&data_dir)
                 .disk_free_limit(config.limits.disk_free_limit)
-                .page_bodies_above(if watermark == 0 { u64::MAX } else { watermark / 2 });
+                .page_bodies_above(if watermark == 0 {
+                    u64::MAX
+                } else {
+                    watermark / 2
+                });
         }
         let broker = builder
             .open()

@@ -22,13 +22,17 @@ pub(super) fn rebuild(broker: &Broker, opened: Opened, started: Instant) -> Reco
         mut messages,
         mut damage,
         fresh,
+        clean,
     } = opened;
     let mut report = Recovery {
         dir: store.dir().to_path_buf(),
         ..Recovery::default()
     };
-    if fresh {
+    // A new directory, or one whose definitions were all lost: the default vhost.
+    if fresh || defs.vhosts.is_empty() {
         broker.add_vhost("/");
+    }
+    if fresh {
         report.took = started.elapsed();
         return report;
     }
@@ -59,15 +63,21 @@ pub(super) fn rebuild(broker: &Broker, opened: Opened, started: Instant) -> Reco
             }
         }
         for (name, q) in &v.queues {
-            let cell = match vhost.recover_queue(name, q.qid, &q.arguments) {
+            let cell = match vhost.recover_queue(name, q.qid, q.auto_delete, &q.arguments) {
                 Ok(c) => c,
                 Err(e) => {
-                    damage.push(format!("vhost '{vname}': queue '{name}' not recovered: {e}"));
+                    damage.push(format!(
+                        "vhost '{vname}': queue '{name}' not recovered: {e}"
+                    ));
                     continue;
                 }
             };
             report.queues += 1;
             let found = messages.remove(&q.qid).unwrap_or_default();
+            // After a crash RabbitMQ 3.10.8 cannot tell which messages of a classic
+            // queue were delivered: all come back redelivered (a quorum queue's
+            // log knows).
+            let all_redelivered = !clean && !cell.config.args.quorum;
             report.messages += found.len() as u64;
             let recovered = found
                 .into_iter()
@@ -90,7 +100,7 @@ pub(super) fn rebuild(broker: &Broker, opened: Opened, started: Instant) -> Reco
                         len: r.body_len,
                         loc: f.loc,
                         deadline: r.deadline,
-                        redelivered: f.delivered,
+                        redelivered: f.delivered || all_redelivered,
                         returns: r.returns,
                     }
                 })
@@ -154,6 +164,9 @@ impl Broker {
     /// [`disk_free_limit`](super::BrokerBuilder::disk_free_limit), or the store's
     /// writes failing (being retried). Always false without a data directory.
     pub fn disk_alarm(&self) -> bool {
-        self.inner.store.as_ref().is_some_and(super::store::Store::disk_alarm)
+        self.inner
+            .store
+            .as_ref()
+            .is_some_and(super::store::Store::disk_alarm)
     }
 }

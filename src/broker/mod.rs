@@ -130,7 +130,6 @@ pub use consumer::{
 };
 
 pub use definitions::{DefinitionsError, ImportReport};
-pub use store::{Recovery, StoreError, StoreInfo, SyncPoint};
 pub use error::{BrokerError, Scope};
 pub use info::{
     BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, QueueInfo, VhostInfo,
@@ -140,6 +139,7 @@ pub use options::{
     ConsumeOptions, ExchangeDeclare, GetOk, PublishOptions, Published, QueueDeclare,
     QueueDeclareOk, Returned,
 };
+pub use store::{Recovery, StoreError, StoreInfo, SyncPoint};
 
 use crate::TableOptions;
 use access::Access;
@@ -311,7 +311,8 @@ impl BrokerBuilder {
     /// let durable = QueueDeclare { durable: true, ..QueueDeclare::default() };
     /// {
     ///     let broker = Broker::builder().data_dir(&dir).open()?;
-    ///     let ch = broker.connect_default().open_channel()?;
+    ///     let conn = broker.connect_default();
+    ///     let ch = conn.open_channel()?;
     ///     ch.queue_declare("jobs", &durable)?;
     ///     let mut m = Message::new("kept");
     ///     m.properties.delivery_mode = Some(2); // persistent
@@ -319,10 +320,11 @@ impl BrokerBuilder {
     /// } // closed: everything is written and synced
     /// let broker = Broker::builder().data_dir(&dir).open()?;
     /// assert_eq!(broker.recovery().unwrap().messages, 1);
-    /// let ch = broker.connect_default().open_channel()?;
+    /// let conn = broker.connect_default();
+    /// let ch = conn.open_channel()?;
     /// let got = ch.get("jobs", true)?.expect("the message survived");
     /// assert_eq!(got.delivery.body(), b"kept");
-    /// # drop(broker);
+    /// # drop((ch, conn, broker));
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

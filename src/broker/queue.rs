@@ -420,7 +420,11 @@ impl QueueCell {
     /// Invariant: an entry's record is released once. `Acked` takes the entry's
     /// `loc`, so a second settlement of the same entry writes nothing.
     fn settled(&self, e: &mut Entry, mark: Mark) {
-        let loc = if mark == Mark::Acked { e.loc.take() } else { e.loc };
+        let loc = if mark == Mark::Acked {
+            e.loc.take()
+        } else {
+            e.loc
+        };
         if let (Some(p), Some(loc)) = (&self.persist, loc) {
             p.store.mark(loc, mark);
         }
@@ -630,7 +634,9 @@ impl QueueCell {
     fn dispatch(&self, st: &mut QueueState, now: u64, fresh: Option<u64>, fx: &mut Effects) {
         while st.ready_count > 0 && !st.consumers.is_empty() {
             let Some(i) = self.pick(st) else { return };
-            let Some(mut e) = self.pop_ready(st) else { return };
+            let Some(mut e) = self.pop_ready(st) else {
+                return;
+            };
             if e.expired(now) && fresh != Some(e.seq) {
                 self.discard(e, Reason::Expired, fx);
                 continue;

@@ -183,10 +183,12 @@ impl VhostInner {
         }
     }
 
-    /// Whether a queue declared with these options is kept by the store: durable,
-    /// not exclusive, not auto-delete (RabbitMQ deletes those two at restart).
+    /// Whether a queue declared with these options is kept by the store: durable and
+    /// not exclusive (RabbitMQ 3.10.8 stores an exclusive queue as non-durable). A
+    /// durable auto-delete queue is kept until its last consumer goes, as RabbitMQ
+    /// keeps it (one that never had a consumer survives every restart).
     pub(crate) fn persisted(&self, o: &QueueDeclare) -> bool {
-        self.store.is_some() && o.durable && !o.exclusive && !o.auto_delete
+        self.store.is_some() && o.durable && !o.exclusive
     }
 
     fn err(&self, e: impl Into<BrokerError>) -> BrokerError {
@@ -448,6 +450,7 @@ impl VhostInner {
                 name: name.into(),
                 def: QueueDef {
                     qid,
+                    auto_delete: o.auto_delete,
                     arguments: o.arguments.clone(),
                 },
             })?;
@@ -465,6 +468,7 @@ impl VhostInner {
         &self,
         name: &str,
         qid: u64,
+        auto_delete: bool,
         arguments: &FieldTable,
     ) -> Result<Arc<QueueCell>, BrokerError> {
         let args = QueueArgs::parse(arguments).map_err(|e| e.for_queue(name, &self.name))?;
@@ -472,7 +476,7 @@ impl VhostInner {
         let id = t.table.declare_queue(name).map_err(|e| self.err(e))?;
         let config = QueueConfig {
             durable: true,
-            auto_delete: false,
+            auto_delete,
             owner: None,
             arguments: arguments.clone(),
             args,

@@ -19,7 +19,19 @@ pub(crate) async fn start(
     ShutdownHandle,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let broker = Broker::new();
+    start_with(Broker::new(), config).await
+}
+
+/// [`start`] with a broker of the test's own (e.g. with a data directory).
+pub(crate) async fn start_with(
+    broker: Broker,
+    config: ServerConfig,
+) -> (
+    std::net::SocketAddr,
+    Broker,
+    ShutdownHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let server = Server::bind("127.0.0.1:0", broker.clone(), config)
         .await
         .expect("bind");

@@ -5,7 +5,8 @@ Two phases, with the server restarted in between by whoever runs the script:
 
   durability.py --phase setup --url amqp://user:pass@127.0.0.1:PORT/ [--state FILE] [--hold S] [--json]
       (restart the server: graceful stop + start, or kill -9 + start)
-  durability.py --phase check --url amqp://user:pass@127.0.0.1:PORT/ [--state FILE] [--keep] [--json]
+  durability.py --phase check --url amqp://user:pass@127.0.0.1:PORT/ [--restart graceful|kill]
+                [--state FILE] [--keep] [--json]
 
 Every name starts with `dur-`; setup first deletes its own leftovers, so it can be rerun.
 Setup writes what the check needs (times, delivery tags, its facts) to --state
@@ -34,6 +35,9 @@ Setup (publisher confirms on every channel; each publish is mandatory and must b
              dur-x-direct -dead-> dur-q-dead; dur-x-direct -k1-> dur-q-transient (to a
              non-durable queue); dur-x-transient -t-> dur-q (from a non-durable exchange);
              exchange-to-exchange dur-x-direct -e2e-> dur-x-topic
+  routing    before any message is published: pre-k1 to dur-x-direct k1 (reaches dur-q and
+             dur-q-transient), pre-t to dur-x-transient t (dur-q), pre-e2e to dur-x-direct
+             e2e (dur-q-args, through dur-x-topic's alternate exchange); drained at once
   messages   dur-q: m1 persistent with every property (content_type, content_encoding,
              headers {h: v, n: 7}, correlation_id, reply_to, message_id, timestamp, type,
              app_id; no expiration), m2 transient, m3, m4, m5 persistent. Then basic.get
@@ -67,12 +71,25 @@ Check (after the restart; first sleeps until 4 s after ttl-short was published):
                                             (the recovered x-dead-letter-* arguments)
   - Then every dur- object is deleted, unless --keep.
 
+--restart graceful|kill (check only, default graceful) says how the server was restarted:
+RabbitMQ's answers differ in two points (redelivered flags, dur-q-autodel), see below.
+
 Source of every expectation: observed on RabbitMQ 3.10.8 (Debian 3.10.8-1.1+deb12u1,
-Erlang 25.2.3, one node, default configuration), run with shared/tools/rabbit/ in four
-variants: setup without/with --hold, restart by `stop.sh` (graceful) or kill -9 of beam;
-all four give the same answers. See docs/rabbitmq-3.10.8-wire-facts.md, section
-"Durability across restart". Where RabbitMQ differed from what one might guess, the
-expectation follows RabbitMQ and the constant below says so.
+Erlang 25.2.3, one node, default configuration, shared/tools/rabbit/), four variants each
+from a fresh node: setup without/with --hold, then `stop.sh` (graceful) or kill -9 of
+beam, `start.sh`, check. See docs/rabbitmq-3.10.8-wire-facts.md, section 14
+"Durability across restart", for the commands and every observation. Where RabbitMQ
+differs from what one might guess, the expectation follows RabbitMQ and says so below:
+  - kill -9: every message recovered into a classic queue is redelivered=True, also the
+    never-delivered m4, m5, p*, ttl-long (graceful: only m1, m3, dl1); quorum: False.
+  - kill -9 while setup still holds its consumer (--hold): dur-q-autodel is recovered
+    (0 consumers); in the other three variants it is gone.
+  - an exclusive queue declared durable is not durable (gone after any restart).
+  - a durable auto-delete queue that never had a consumer survives any restart.
+The kill -9 expectations assume the kill comes at least ~3 s after setup finished: on
+RabbitMQ a kill within ~1 s of setup lost things no confirm covers (the quorum queue came
+back stuck - qq1 unreadable, basic.get answered after 65 s by a 541 - and dl1's
+dead-lettering was undone: dl1 back in dur-q-dlsrc, not in dur-q-dead).
 """
 import argparse
 import json
@@ -131,7 +148,8 @@ M1_PROPS = dict(content_type="text/plain", content_encoding="identity",
                 reply_to="dur-reply-1", message_id="dur-mid-1", timestamp=1700000000,
                 type="dur-type", app_id="dur-app")
 
-# ---- expectations (all observed on RabbitMQ 3.10.8; identical in the four variants) ----
+# ---- expectations (all observed on RabbitMQ 3.10.8; the same in the four variants unless
+# ---- they depend on --restart / --hold, as noted) ----
 SURVIVING_EXCHANGES = [X_DIRECT, X_TOPIC, X_ALT]
 GONE_EXCHANGES = [X_TRANSIENT]
 SURVIVING_QUEUES = [Q, Q_ARGS, Q_DEAD, Q_TTL, Q_DLSRC, Q_QUORUM,
@@ -149,8 +167,9 @@ def autodel_survives(hold, restart):
 
     Without --hold, setup cancels the consumer and RabbitMQ deletes the queue at once.
     With --hold the consumer is alive when the node goes down: after a graceful stop the
-    queue is gone (the connections are closed first, the last consumer goes away, the queue
-    is auto-deleted), but after kill -9 RabbitMQ recovers it, with 0 consumers (observed)."""
+    queue is gone (presumably the stop closes the connections first, so the last consumer
+    goes away and the queue is auto-deleted), but after kill -9 RabbitMQ recovers it, with
+    0 consumers (observed)."""
     return bool(hold) and restart == "kill"
 
 

@@ -34,6 +34,8 @@ pub(crate) struct ExchangeDef {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct QueueDef {
     pub(crate) qid: u64,
+    /// RabbitMQ keeps a durable auto-delete queue until its last consumer goes.
+    pub(crate) auto_delete: bool,
     pub(crate) arguments: FieldTable,
 }
 
@@ -284,6 +286,7 @@ fn encode(out: &mut Vec<u8>, op: &Op) {
             b.str(vhost);
             b.str(name);
             b.u64(def.qid);
+            b.u8(u8::from(def.auto_delete));
             b.table(&def.arguments);
         }
         Op::QueueDel { vhost, name } => {
@@ -362,6 +365,7 @@ fn decode(payload: &[u8]) -> Result<Op, Malformed> {
             name: r.string()?,
             def: QueueDef {
                 qid: r.u64()?,
+                auto_delete: r.bool()?,
                 arguments: r.table()?,
             },
         },
@@ -559,6 +563,7 @@ mod tests {
                 name: "q".into(),
                 def: QueueDef {
                     qid: 3,
+                    auto_delete: false,
                     arguments: args.clone(),
                 },
             },

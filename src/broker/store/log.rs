@@ -276,9 +276,15 @@ pub(crate) fn scan(dir: &Path, live_qid: impl Fn(u64) -> bool) -> io::Result<Sca
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(n) = name.strip_suffix(".seg").and_then(|n| n.parse::<u32>().ok()) {
+        if let Some(n) = name
+            .strip_suffix(".seg")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
             segments.push(n);
-        } else if let Some(n) = name.strip_suffix(".acks").and_then(|n| n.parse::<u32>().ok()) {
+        } else if let Some(n) = name
+            .strip_suffix(".acks")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
             orphan_acks.push(n);
         }
     }
@@ -308,7 +314,8 @@ fn scan_segment(
     let mut reader = match RecordReader::open(&path, SEGMENT_MAGIC)? {
         Ok(r) => r,
         Err(why) => {
-            scan.damage.push(format!("segment {seg:010}: {why}; nothing in it was read"));
+            scan.damage
+                .push(format!("segment {seg:010}: {why}; nothing in it was read"));
             return Ok(());
         }
     };
@@ -319,7 +326,10 @@ fn scan_segment(
             Next::Record(at) => match decode_publish(&reader.buf) {
                 Ok((record, _)) => {
                     if live_qid(record.qid) {
-                        let loc = Loc { seg, off: at as u32 };
+                        let loc = Loc {
+                            seg,
+                            off: at as u32,
+                        };
                         found.insert(
                             loc.off,
                             Found {
@@ -408,12 +418,18 @@ pub(crate) fn read_body(file: &File, off: u32) -> io::Result<bytes::Bytes> {
     let len = u32::from_le_bytes(head[0..4].try_into().expect("4")) as usize;
     let size = file.metadata()?.len();
     if len > MAX_PAYLOAD || u64::from(off) + (FRAME_HEADER + len) as u64 > size {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "bad record length"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "bad record length",
+        ));
     }
     let mut whole = vec![0u8; FRAME_HEADER + len];
     file.read_exact_at(&mut whole, u64::from(off))?;
     let Framed::Record(payload, _) = codec::read_frame(&whole) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "checksum mismatch"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "checksum mismatch",
+        ));
     };
     let (_, body) = decode_publish(payload)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "malformed record"))?;

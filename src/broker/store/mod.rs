@@ -48,7 +48,9 @@ use std::future::Future;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
@@ -189,7 +191,11 @@ impl SyncPoint {
 
     /// The later of two points.
     pub(crate) fn max(self, other: SyncPoint) -> SyncPoint {
-        if other.ticket > self.ticket { other } else { self }
+        if other.ticket > self.ticket {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -286,6 +292,8 @@ pub(crate) struct Opened {
     pub(crate) damage: Vec<String>,
     /// Nothing was there before (a new directory).
     pub(crate) fresh: bool,
+    /// The last broker on the directory closed it (no crash).
+    pub(crate) clean: bool,
 }
 
 impl Store {
@@ -301,7 +309,10 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .map_err(io_at(&lock_path))?;
-        match rustix::fs::flock(&lock_file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        match rustix::fs::flock(
+            &lock_file,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        ) {
             Ok(()) => {}
             Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
                 return Err(StoreError::Locked {
@@ -312,6 +323,16 @@ impl Store {
         }
         let messages = dir.join("messages");
         fs::create_dir_all(&messages).map_err(io_at(&messages))?;
+        // Written by `close` once everything is synced; gone while the directory is
+        // open, so a crash leaves none.
+        let clean_path = dir.join("CLEAN");
+        let clean = clean_path.exists();
+        if clean {
+            fs::remove_file(&clean_path).map_err(io_at(&clean_path))?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_at(dir))?;
+        }
         let defs_path = dir.join("defs.log");
         let mut defs = Defs::default();
         let mut damage = Vec::new();
@@ -397,6 +418,7 @@ impl Store {
             messages: scan.queues,
             damage,
             fresh,
+            clean,
         })
     }
 
@@ -523,7 +545,10 @@ impl Store {
             match r.get(&loc.seg) {
                 Some(f) => Arc::clone(f),
                 None => {
-                    let f = Arc::new(File::open(log::segment_path(&self.inner.messages, loc.seg))?);
+                    let f = Arc::new(File::open(log::segment_path(
+                        &self.inner.messages,
+                        loc.seg,
+                    ))?);
                     r.insert(loc.seg, Arc::clone(&f));
                     f
                 }
@@ -581,6 +606,14 @@ impl Store {
         self.inner.work.notify_one();
         if let Some(h) = lock(&self.writer).take() {
             let _ = h.join();
+            // Everything is written and synced (the writer stops only then), unless
+            // its writes were failing: then the next open treats it as a crash.
+            if !self.inner.failing.load(Relaxed) {
+                let clean = self.inner.dir.join("CLEAN");
+                if File::create(&clean).and_then(|f| f.sync_all()).is_ok() {
+                    let _ = File::open(&self.inner.dir).and_then(|d| d.sync_all());
+                }
+            }
         }
         lock(&self.inner.lock_file).take();
     }
@@ -663,16 +696,24 @@ impl Writer {
 
     fn run(mut self) {
         let mut retry: Option<Batch> = None;
+        let mut failures = 0u32;
         loop {
             let batch = match retry.take() {
                 Some(b) => b,
                 None => match self.take() {
                     Some(b) => b,
-                    None => return,
+                    None => {
+                        // Closing: settlements written without a sync are synced too.
+                        if self.sync_all().is_err() {
+                            self.inner.failing.store(true, Relaxed);
+                        }
+                        return;
+                    }
                 },
             };
             match self.write(&batch) {
                 Ok(()) => {
+                    failures = 0;
                     self.inner.failing.store(false, Relaxed);
                     if batch.sync_asked {
                         lock(&self.inner.state).sync_asked = false;
@@ -686,8 +727,15 @@ impl Writer {
                     // stopped (`write` keeps count), so the log stays contiguous.
                     self.inner.failing.store(true, Relaxed);
                     self.inner.wake();
+                    failures += 1;
+                    // A broker closing gives up after 5 s: what was confirmed is on
+                    // disk; the rest was never confirmed.
+                    if failures > 25 && lock(&self.inner.state).shutdown {
+                        return;
+                    }
                     std::thread::sleep(Duration::from_millis(200));
                     retry = Some(batch);
+                    continue;
                 }
             }
             if self.last_disk_check.elapsed() >= DISK_CHECK {
@@ -796,6 +844,9 @@ impl Writer {
             self.inner.syncs.fetch_add(1, Relaxed);
             self.inner.synced.fetch_max(b.ticket, Release);
         }
+        if b.sync_asked {
+            self.sync_all()?;
+        }
         for seg in &b.doomed {
             self.files.remove(seg);
             self.ack_files.remove(seg);
@@ -804,6 +855,21 @@ impl Writer {
             let _ = fs::remove_file(log::acks_path(&dir, *seg));
         }
         self.progress.clear();
+        Ok(())
+    }
+}
+
+impl Writer {
+    /// Syncs every open segment and ack file and the definitions.
+    fn sync_all(&mut self) -> io::Result<()> {
+        lock(&self.inner.defs).sync()?;
+        for f in self.files.values().chain(self.ack_files.values()) {
+            f.sync_data()?;
+        }
+        if self.dir_dirty {
+            File::open(&self.inner.messages)?.sync_all()?;
+            self.dir_dirty = false;
+        }
         Ok(())
     }
 }
