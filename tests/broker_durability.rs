@@ -71,7 +71,7 @@ fn publish(ch: &Channel, exchange: &str, key: &str, m: Message) {
 
 /// Every ready message of `queue`, taken with no-ack: (body, redelivered).
 fn drain(broker: &Broker, queue: &str) -> Vec<(String, bool)> {
-    let ch = channel(&broker);
+    let ch = channel(broker);
     let mut out = Vec::new();
     while let Some(g) = ch.get(queue, true).unwrap() {
         out.push((
@@ -83,7 +83,7 @@ fn drain(broker: &Broker, queue: &str) -> Vec<(String, bool)> {
 }
 
 fn exists(broker: &Broker, queue: &str) -> bool {
-    let ch = channel(&broker);
+    let ch = channel(broker);
     ch.queue_declare(
         queue,
         &QueueDeclare {
@@ -95,7 +95,7 @@ fn exists(broker: &Broker, queue: &str) -> bool {
 }
 
 fn exchange_exists(broker: &Broker, name: &str) -> bool {
-    let ch = channel(&broker);
+    let ch = channel(broker);
     ch.exchange_declare(name, "direct", &ExchangeDeclare::passive())
         .is_ok()
 }

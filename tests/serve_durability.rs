@@ -453,3 +453,164 @@ fn c_s01_s02_kill_9_keeps_what_rabbitmq_keeps() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&state);
 }
+
+/// Whether the namespace tests run (they need `unshare` and user namespaces; CI sets
+/// the switch, and with it on a missing tool fails the test).
+fn namespace_switch(test: &str) -> bool {
+    let on = std::env::var("TRACKSWITCH_TEST_NETNS").is_ok_and(|v| v == "1");
+    if !on {
+        eprintln!(
+            "{test}: not run: set TRACKSWITCH_TEST_NETNS=1 (needs unshare and user namespaces)"
+        );
+    }
+    on
+}
+
+/// Publishes 4 KB persistent messages to the durable queue `full` with confirms, one
+/// at a time, printing `published ID` before and `confirmed ID` after each, until the
+/// connection fails or 4,000 went out.
+const FILL_DISK: &str = r#"
+import pika, sys
+url = "amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=0"
+c = pika.BlockingConnection(pika.URLParameters(url))
+ch = c.channel()
+ch.queue_declare("full", durable=True)
+ch.confirm_delivery()
+for i in range(4000):
+    print("published", i, flush=True)
+    try:
+        ch.basic_publish("", "full", str(i).encode().ljust(4096, b" "),
+                         pika.BasicProperties(delivery_mode=2))
+    except Exception as e:
+        print("stopped", type(e).__name__, flush=True)
+        break
+    print("confirmed", i, flush=True)
+"#;
+
+/// Takes every message of `full`, printing `recovered ID` for each.
+const DRAIN_FULL: &str = r#"
+import pika
+c = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2F"))
+ch = c.channel()
+while True:
+    m, props, body = ch.basic_get("full", auto_ack=True)
+    if m is None:
+        break
+    print("recovered", int(body.decode().strip()), flush=True)
+"#;
+
+/// S05: the data directory on a 4 MiB tmpfs (a private mount and network namespace;
+/// nothing leaves it) fills up while a publisher waits for each confirm: the failed
+/// write confirms nothing and blocks the publisher; after `kill -9` and room made,
+/// every confirmed message is there and none that was not published.
+#[test]
+fn c_s05_a_full_disk_never_confirms_unwritten_data() {
+    if !namespace_switch("c_s05_a_full_disk_never_confirms_unwritten_data") {
+        return;
+    }
+    let python = python_with_clients();
+    let dir = data_dir("enospc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = r#"
+set -eu
+ip link set lo up
+mkdir -p disk
+mount -t tmpfs -o size=4m tmpfs disk
+printf '{"limits": {"disk_free_limit": 0}}' > cfg.json
+"$BIN" serve --listen 127.0.0.1:5672 --data-dir disk/data --config cfg.json 2> server1.log &
+s=$!
+"$PY" -c "$WAIT" 127.0.0.1:5672 > /dev/null
+# The publisher waits for each confirm; once the disk is full none comes (the write
+# failed), so it stalls: stop when its output stops growing for 2 s.
+"$PY" -c "$FILL" > fill.out 2>&1 &
+p=$!
+last=-1
+while :; do
+    sleep 2
+    n=$(wc -l < fill.out)
+    [ "$n" = "$last" ] && break
+    last=$n
+done
+df -k disk | tail -1 | sed 's/^/full: /'
+kill -9 $s; wait $s 2> /dev/null || true
+wait $p 2> /dev/null || true
+mount -o remount,size=64m disk
+"$BIN" serve --listen 127.0.0.1:5672 --data-dir disk/data --config cfg.json 2> server2.log &
+s=$!
+"$PY" -c "$WAIT" 127.0.0.1:5672 > /dev/null
+"$PY" -c "$DRAIN" > drain.out
+kill $s; wait $s 2> /dev/null || true
+cat fill.out drain.out
+sed 's/^/server1: /' server1.log | tail -5
+sed 's/^/server2: /' server2.log | grep -i 'torn\|damage\|opened' || true
+"#;
+    let wait = r#"import socket, sys, time
+deadline = time.monotonic() + 30
+for addr in sys.argv[1:]:
+    host, port = addr.rsplit(':', 1)
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)"#;
+    let out = Command::new("timeout")
+        .args([
+            "150",
+            "unshare",
+            "--net",
+            "--mount",
+            "--map-root-user",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("BIN", env!("CARGO_BIN_EXE_trackswitch"))
+        .env("PY", &python)
+        .env("WAIT", wait)
+        .env("FILL", FILL_DISK)
+        .env("DRAIN", DRAIN_FULL)
+        .current_dir(&dir)
+        .output()
+        .expect("run unshare (util-linux) for private mount and network namespaces");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the namespace script failed:\n{text}");
+    let ids = |what: &str| -> HashSet<u64> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(what))
+            .filter_map(|n| n.trim().parse().ok())
+            .collect()
+    };
+    let (published, confirmed, recovered) =
+        (ids("published "), ids("confirmed "), ids("recovered "));
+    assert!(
+        confirmed.len() >= 100,
+        "{} confirmed:\n{text}",
+        confirmed.len()
+    );
+    assert!(
+        confirmed.len() < published.len(),
+        "the disk never filled:\n{text}"
+    );
+    eprintln!(
+        "published {}, confirmed {}, recovered {}; {}",
+        published.len(),
+        confirmed.len(),
+        recovered.len(),
+        text.lines()
+            .filter(|l| l.starts_with("full:") || l.contains("torn"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let lost: Vec<_> = confirmed.difference(&recovered).collect();
+    assert!(lost.is_empty(), "confirmed but lost: {lost:?}\n{text}");
+    let invented: Vec<_> = recovered.difference(&published).collect();
+    assert!(invented.is_empty(), "never published: {invented:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

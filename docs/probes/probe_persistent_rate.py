@@ -22,7 +22,7 @@ and the queues are deleted.
 
 usage: probe_persistent_rate.py [--url URL] [--count 20000] [--window 256] [--size 16]
            [--publishers 1] [--queues per-publisher|shared] [--queue-type classic]
-           [--client raw|aiormq] [--strace-pid PID] [--json] [--timeout 300]
+           [--client raw|aiormq] [--strace-pid PID] [--json] [--keep] [--timeout 300]
 """
 import argparse
 import json
@@ -197,6 +197,8 @@ def main():
     ap.add_argument("--client", choices=["raw", "aiormq"], default="raw")
     ap.add_argument("--strace-pid", type=int, help="count this process's fsync/fdatasync calls")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", action="store_true",
+                    help="leave the queues and their messages (e.g. to time a restart)")
     ap.add_argument("--timeout", type=float, default=300)
     args = ap.parse_args()
     signal.signal(signal.SIGALRM, lambda *a: (print("probe timed out"), sys.stdout.flush(), os._exit(3)))
@@ -268,7 +270,7 @@ def main():
         report["fsync_calls"] = strace["calls"]
         total = sum(strace["calls"].values())
         report["fsync_per_1000_msgs"] = round(1000.0 * total / args.count, 1)
-    for q in qnames:
+    for q in qnames if not args.keep else []:
         admin.send((1, C.Queue.Delete(queue=q)))
         admin.expect(1, C.Queue.DeleteOk, timeout=120)
     admin.close()

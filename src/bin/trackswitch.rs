@@ -78,7 +78,7 @@ enum Command {
     /// Run the AMQP 0-9-1 server until Ctrl-C or SIGTERM
     #[cfg(feature = "server")]
     #[command(after_help = serve::AFTER_HELP)]
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
 }
 
 const MATCH_ABOUT: &str = r##"Route keys through patterns as RabbitMQ would. Reads one JSON object from
@@ -126,7 +126,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Match { file } => run_match(file.as_deref()),
         #[cfg(feature = "server")]
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -454,7 +454,14 @@ lists users, they (and --user users beside them) get all permissions on every vh
 unless the file has a \"permissions\" key: [{\"user\", \"vhost\", \"configure\",
 \"write\", \"read\"}], RabbitMQ's definitions format; then every user gets exactly
 what it lists, and the default user, unless listed, all on /. Definitions that bring
-users replace the default guest.";
+users replace the default guest.
+
+Durability: --data-dir (default ./trackswitch-data) keeps what RabbitMQ keeps across
+restarts and kill -9: vhosts, users, permissions, durable exchanges and queues,
+bindings between durable ends, and persistent messages (delivery_mode 2) in durable
+queues. A persistent message routed to a durable queue is confirmed (and tx.commit
+answered) only once it is synced to disk. Free disk under limits.disk_free_limit
+(50 MB) blocks publishers. --in-memory keeps nothing.";
 
     /// `trackswitch serve`'s flags.
     #[derive(clap::Args)]

@@ -119,6 +119,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
+#[cfg(feature = "server")]
 pub(crate) use access::check_regex;
 pub use access::{AccessControl, Permissions, PermissionsError, UserRecord};
 pub use args::Overflow;

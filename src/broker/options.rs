@@ -152,7 +152,7 @@ pub struct Published {
     pub returned: Option<Returned>,
     /// With a data directory, for a persistent message that reached a durable queue:
     /// the point its confirm waits for. The confirm ([`ack`](Self::ack)) may be sent
-    /// only once it [is synced](SyncPoint::is_synced) (RabbitMQ's rule: a confirm
+    /// only once it [is synced](super::SyncPoint::is_synced) (RabbitMQ's rule: a confirm
     /// means on disk).
     pub synced: Option<super::SyncPoint>,
 }

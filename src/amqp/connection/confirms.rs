@@ -32,10 +32,11 @@ impl Held {
 pub(super) async fn held_synced(held: &VecDeque<Held>) {
     match held.front() {
         None => std::future::pending().await,
-        Some(h) => match &h.synced {
-            Some(p) => p.clone().await,
-            None => {}
-        },
+        Some(h) => {
+            if let Some(p) = &h.synced {
+                p.clone().await;
+            }
+        }
     }
 }
 

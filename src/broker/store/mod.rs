@@ -532,12 +532,7 @@ impl Store {
                 if self.inner.failing.load(Relaxed) {
                     return Err(io::Error::other("the store's writes are failing"));
                 }
-                g = self
-                    .inner
-                    .progress
-                    .wait_timeout(g, Duration::from_millis(100))
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
+                g = self.inner.wait_progress(g);
             }
         }
         let file = {
@@ -571,12 +566,7 @@ impl Store {
             if Instant::now() > deadline {
                 return Err(io::Error::other("the store did not sync within 30 s"));
             }
-            g = self
-                .inner
-                .progress
-                .wait_timeout(g, Duration::from_millis(100))
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+            g = self.inner.wait_progress(g);
         }
         Ok(())
     }
@@ -637,6 +627,17 @@ impl State {
 }
 
 impl Inner {
+    /// Waits for the writer's next batch (100 ms at most: callers re-check).
+    fn wait_progress<'a>(
+        &self,
+        g: std::sync::MutexGuard<'a, State>,
+    ) -> std::sync::MutexGuard<'a, State> {
+        self.progress
+            .wait_timeout(g, Duration::from_millis(100))
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+    }
+
     fn check_disk(&self) {
         if self.disk_free_limit == 0 {
             self.low_disk.store(false, Relaxed);
