@@ -210,7 +210,13 @@ async fn write_is_refused_on_publish_with_and_without_confirms() {
     .await
     .unwrap();
     let e = declare(&ch, "q").await.unwrap_err();
-    assert_eq!(reply(&e), refused("exchange", "amq.default", "app"));
+    match e.kind() {
+        // On a loaded machine lapin may take the Channel.Close before it sends the
+        // declare; it then reports the closed channel, not the close's reply (the
+        // confirm case below checks the reply).
+        lapin::ErrorKind::InvalidChannelState(..) => assert!(!ch.status().connected()),
+        _ => assert_eq!(reply(&e), refused("exchange", "amq.default", "app")),
+    }
 
     // With confirms: the confirm fails with the channel's close.
     let ch = channel(&conn).await;

@@ -770,3 +770,31 @@ fn settled_segments_are_deleted() {
     drop((ch, broker));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Found by `store_recovery`: a definitions log lost entirely (truncated to nothing)
+/// left a broker without vhosts; it gets the default vhost, as a new directory does,
+/// and the loss is reported.
+#[test]
+fn c_s04_lost_definitions_still_give_the_default_vhost() {
+    let dir = data_dir("s04-defs-lost");
+    write_ten(&dir);
+    std::fs::write(dir.join("defs.log"), b"").unwrap();
+    let broker = open(&dir);
+    assert_eq!(broker.vhosts(), vec!["/".to_string()]);
+    let r = broker.recovery().unwrap();
+    assert_eq!(r.queues, 0, "the queue's definition was lost with the log");
+    assert_eq!(r.messages, 0);
+    assert!(
+        r.damage
+            .iter()
+            .any(|d| d.contains("defs.log: no valid header")),
+        "{:?}",
+        r.damage
+    );
+    drop(broker);
+    // What the broker wrote since is kept as usual.
+    let broker = open(&dir);
+    assert_eq!(broker.vhosts(), vec!["/".to_string()]);
+    drop(broker);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -434,6 +434,9 @@ pub(crate) struct DefsDamage {
     pub(crate) skipped: usize,
     /// Bytes dropped from a torn or unreadable end.
     pub(crate) dropped_bytes: usize,
+    /// The file does not start with its header (empty, or not a definitions log):
+    /// nothing in it was read.
+    pub(crate) bad_header: bool,
 }
 
 /// Replays a definitions log's bytes into `defs`.
@@ -441,6 +444,7 @@ pub(crate) fn replay(bytes: &[u8], defs: &mut Defs) -> DefsDamage {
     let mut damage = DefsDamage::default();
     let Some(mut rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
         damage.dropped_bytes = bytes.len();
+        damage.bad_header = true;
         return damage;
     };
     loop {

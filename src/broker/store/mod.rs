@@ -339,16 +339,21 @@ impl Store {
         let fresh = match fs::read(&defs_path) {
             Ok(bytes) => {
                 let d = defs::replay(&bytes, &mut defs);
+                if d.bad_header {
+                    damage.push(format!(
+                        "defs.log: no valid header ({} bytes); every definition in it was lost",
+                        bytes.len()
+                    ));
+                } else if d.dropped_bytes > 0 {
+                    damage.push(format!(
+                        "defs.log: the last {} bytes were torn or unreadable and were dropped",
+                        d.dropped_bytes
+                    ));
+                }
                 if d.skipped > 0 {
                     damage.push(format!(
                         "defs.log: {} corrupt record(s) skipped (definitions changes lost)",
                         d.skipped
-                    ));
-                }
-                if d.dropped_bytes > 0 {
-                    damage.push(format!(
-                        "defs.log: the last {} bytes were torn or unreadable and were dropped",
-                        d.dropped_bytes
                     ));
                 }
                 false
