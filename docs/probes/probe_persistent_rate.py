@@ -32,6 +32,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -221,7 +222,7 @@ def main():
 
     def on_start():
         if args.strace_pid:
-            out = "/tmp/probe-pr-strace-%s.txt" % tag
+            out = os.path.join(tempfile.gettempdir(), "probe-pr-strace-%s.txt" % tag)
             strace["out"] = out
             strace["proc"] = subprocess.Popen(
                 ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-p", str(args.strace_pid), "-o", out],

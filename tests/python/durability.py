@@ -10,7 +10,7 @@ Two phases, with the server restarted in between by whoever runs the script:
 
 Every name starts with `dur-`; setup first deletes its own leftovers, so it can be rerun.
 Setup writes what the check needs (times, delivery tags, its facts) to --state
-(default /tmp/durability-state.json). --json prints exactly one JSON object on one line
+(default durability-state.json in the system temporary directory). --json prints exactly one JSON object on one line
 of stdout: {"phase", "passed", "failed", "failures": ["name: reason", ...], "facts": {...},
 "checks": [{"name", "ok", "detail"}, ...]}; exit status 0 only if every check passed.
 Without --json the checks are printed one per line.
@@ -96,6 +96,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import traceback
 
@@ -636,7 +637,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", default=os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"))
     ap.add_argument("--phase", required=True, choices=["setup", "check"])
-    ap.add_argument("--state", default="/tmp/durability-state.json")
+    ap.add_argument("--state", default=os.path.join(tempfile.gettempdir(), "durability-state.json"))
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ap.add_argument("--restart", choices=["graceful", "kill"], default="graceful",
                     help="check: how the server was restarted (the redelivered flags and "
