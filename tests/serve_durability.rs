@@ -375,25 +375,32 @@ fn c_s01_s02_graceful_restart_keeps_what_rabbitmq_keeps() {
         .wait_for_exit(Duration::from_secs(30))
         .expect("exits on SIGTERM");
     assert!(status.success(), "{status}");
-    let (_server, addr) = serve(&["--data-dir", &dir_arg]);
+    check_after_restart(&python, &dir, &state, "graceful");
+}
+
+/// Starts the server again on `dir` and runs the check phase for a `restart`
+/// (`graceful` or `kill`); cleans up after it.
+fn check_after_restart(python: &Path, dir: &Path, state: &Path, restart: &str) {
+    let (_server, addr) = serve(&["--data-dir", dir.to_str().unwrap()]);
     let url = format!("amqp://guest:guest@{addr}/");
+    let state_arg = state.to_str().unwrap();
     let (ok, out) = durability_py(
-        &python,
+        python,
         &[
             "--phase",
             "check",
             "--restart",
-            "graceful",
+            restart,
             "--url",
             &url,
             "--state",
-            &state_arg,
+            state_arg,
         ],
     );
     assert!(ok, "check failed:\n{out}");
     eprintln!("{out}");
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_file(&state);
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_file(state);
 }
 
 /// The same across `kill -9` while the setup's client is still connected (m1
@@ -433,25 +440,7 @@ fn c_s01_s02_kill_9_keeps_what_rabbitmq_keeps() {
     drop(server); // SIGKILL with the client connected
     let _ = setup.kill();
     let _ = setup.wait();
-    let (_server, addr) = serve(&["--data-dir", &dir_arg]);
-    let url = format!("amqp://guest:guest@{addr}/");
-    let (ok, out) = durability_py(
-        &python,
-        &[
-            "--phase",
-            "check",
-            "--restart",
-            "kill",
-            "--url",
-            &url,
-            "--state",
-            &state_arg,
-        ],
-    );
-    assert!(ok, "check failed:\n{out}");
-    eprintln!("{out}");
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_file(&state);
+    check_after_restart(&python, &dir, &state, "kill");
 }
 
 /// Whether the namespace tests run (they need `unshare` and user namespaces; CI sets
