@@ -79,6 +79,10 @@ enum Command {
     #[cfg(feature = "server")]
     #[command(after_help = serve::AFTER_HELP)]
     Serve(Box<serve::Args>),
+    /// Load generator: producers and consumers against an AMQP 0-9-1 server
+    /// (trackswitch or RabbitMQ), rates and end-to-end latency
+    #[cfg(feature = "server")]
+    Perf(Box<perf::Args>),
 }
 
 const MATCH_ABOUT: &str = r##"Route keys through patterns as RabbitMQ would. Reads one JSON object from
@@ -127,6 +131,8 @@ fn main() -> ExitCode {
         Command::Match { file } => run_match(file.as_deref()),
         #[cfg(feature = "server")]
         Command::Serve(args) => serve::run(*args),
+        #[cfg(feature = "server")]
+        Command::Perf(args) => perf::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -424,6 +430,10 @@ fn unicode_escape(body: &[u8]) -> Option<u16> {
 }
 
 /// `trackswitch serve`.
+#[cfg(feature = "server")]
+#[path = "trackswitch/perf.rs"]
+mod perf;
+
 #[cfg(feature = "server")]
 mod serve {
     use trackswitch::amqp::{ConfigError, Server, ServerConfig, User, UserPermissions};
