@@ -767,6 +767,8 @@ fn settled_segments_are_deleted() {
     broker.sync().unwrap();
     let on_disk = segments(&dir).len();
     assert!(on_disk <= 2, "{on_disk} segments left");
+    // Everything written and settled: nothing is held for the directory any more.
+    assert_eq!(broker.memory_used(), 0);
     drop((ch, broker));
     std::fs::remove_dir_all(&dir).unwrap();
 }

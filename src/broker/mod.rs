@@ -561,8 +561,9 @@ impl Broker {
     /// Bytes the broker's messages hold: each message once, however many queues hold
     /// it (its body, properties and headers, its names, its own allocation), plus the
     /// bookkeeping of each queue entry (ready and unacked), plus uncommitted
-    /// transactions' publishes. What a memory watermark compares; the server adds the
-    /// bodies of unfinished publishes.
+    /// transactions' publishes, plus records for the data directory not yet written
+    /// (a disk slower than the publishers shows here). What a memory watermark
+    /// compares; the server adds the bodies of unfinished publishes.
     ///
     /// ```
     /// use trackswitch::broker::{Broker, Message, PublishOptions, QueueDeclare};
@@ -580,6 +581,11 @@ impl Broker {
     /// ```
     pub fn memory_used(&self) -> u64 {
         self.inner.memory.load(Relaxed)
+            + self
+                .inner
+                .store
+                .as_ref()
+                .map_or(0, store::Store::pending_bytes)
     }
 
     fn live_connections(&self) -> Vec<Arc<ConnShared>> {

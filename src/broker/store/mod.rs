@@ -262,6 +262,8 @@ struct Inner {
     /// The last write or sync failed (being retried).
     failing: AtomicBool,
     syncs: AtomicU64,
+    /// Bytes appended and not yet written (they count as broker memory).
+    pending: AtomicU64,
     records: AtomicU64,
     bytes_written: AtomicU64,
     segments: AtomicU64,
@@ -403,6 +405,7 @@ impl Store {
             low_disk: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
             records: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             segments: AtomicU64::new(0),
@@ -470,12 +473,18 @@ impl Store {
         if st.seg_len == 0 {
             st.chunks.push((seg, log::SEGMENT_MAGIC.to_vec()));
             st.seg_len = log::SEGMENT_MAGIC.len() as u64;
+            self.inner
+                .pending
+                .fetch_add(log::SEGMENT_MAGIC.len() as u64, Relaxed);
         } else if st.chunks.last().is_none_or(|(s, _)| *s != seg) {
             st.chunks.push((seg, Vec::new()));
         }
         let off = st.seg_len as u32;
         let chunk = &mut st.chunks.last_mut().expect("pushed").1;
+        let before = chunk.len();
         let n = log::encode_publish(chunk, p) as u64;
+        let added = (chunk.len() - before) as u64;
+        self.inner.pending.fetch_add(added, Relaxed);
         st.seg_len += n;
         st.appended += n;
         *st.live.entry(seg).or_default() += 1;
@@ -500,14 +509,17 @@ impl Store {
     /// off its segment's live count.
     pub(crate) fn mark(&self, loc: Loc, mark: Mark) {
         let mut st = lock(&self.inner.state);
-        if mark == Mark::Acked && st.release(loc.seg) {
+        if mark == Mark::Acked && st.release(loc.seg, &self.inner.pending) {
             // The segment goes: its marks need not be written.
             self.notify_locked(st);
             return;
         }
         let was_idle = !st.needs_sync && st.marks.is_empty();
         let buf = st.marks.entry(loc.seg).or_default();
+        let before = buf.len();
         log::encode_mark(buf, loc.off, mark);
+        let added = (buf.len() - before) as u64;
+        self.inner.pending.fetch_add(added, Relaxed);
         drop(st);
         if was_idle {
             self.inner.work.notify_one();
@@ -518,7 +530,7 @@ impl Store {
     /// queue was deleted: the definitions say its messages are gone).
     pub(crate) fn forget(&self, loc: Loc) {
         let mut st = lock(&self.inner.state);
-        if st.release(loc.seg) {
+        if st.release(loc.seg, &self.inner.pending) {
             self.notify_locked(st);
         }
     }
@@ -577,6 +589,11 @@ impl Store {
     }
 
     /// Whether publishers should be blocked (see [`StoreInfo::disk_alarm`]).
+    /// Bytes appended and not yet written to the directory.
+    pub(crate) fn pending_bytes(&self) -> u64 {
+        self.inner.pending.load(Relaxed)
+    }
+
     pub(crate) fn disk_alarm(&self) -> bool {
         self.inner.low_disk.load(Relaxed) || self.inner.failing.load(Relaxed)
     }
@@ -615,15 +632,18 @@ impl Store {
 }
 
 impl State {
-    /// One message of `seg` is settled; returns whether the segment is now doomed.
-    fn release(&mut self, seg: u32) -> bool {
+    /// One message of `seg` is settled; returns whether the segment is now doomed
+    /// (its pending marks are dropped: `pending` loses their bytes).
+    fn release(&mut self, seg: u32, pending: &AtomicU64) -> bool {
         let Some(n) = self.live.get_mut(&seg) else {
             return false;
         };
         *n = n.saturating_sub(1);
         if *n == 0 && seg != self.seg {
             self.live.remove(&seg);
-            self.marks.remove(&seg);
+            if let Some(m) = self.marks.remove(&seg) {
+                pending.fetch_sub(m.len() as u64, Relaxed);
+            }
             self.doomed.push(seg);
             return true;
         }
@@ -686,6 +706,8 @@ struct Batch {
     /// Segment position at the batch's end.
     end: u64,
     sync_asked: bool,
+    /// Bytes of chunks and marks (counted in `Inner::pending` until written).
+    bytes: u64,
 }
 
 impl Writer {
@@ -720,6 +742,7 @@ impl Writer {
             match self.write(&batch) {
                 Ok(()) => {
                     failures = 0;
+                    self.inner.pending.fetch_sub(batch.bytes, Relaxed);
                     self.inner.failing.store(false, Relaxed);
                     if batch.sync_asked {
                         lock(&self.inner.state).sync_asked = false;
@@ -776,7 +799,10 @@ impl Writer {
                 self.inner.check_disk();
             }
         }
+        let bytes = st.chunks.iter().map(|c| c.1.len() as u64).sum::<u64>()
+            + st.marks.values().map(|m| m.len() as u64).sum::<u64>();
         let batch = Batch {
+            bytes,
             chunks: std::mem::take(&mut st.chunks),
             marks: std::mem::take(&mut st.marks),
             doomed: std::mem::take(&mut st.doomed),
