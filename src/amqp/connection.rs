@@ -559,7 +559,7 @@ impl Conn {
                 };
                 let result = match step {
                     Step::Pending => Ok(()),
-                    Step::Complete(content) => self.publish(channel, *content).await,
+                    Step::Complete(content) => self.publish(channel, *content),
                     Step::Method(Method::TxCommit) => self.tx_commit(channel).await,
                     Step::Method(m) => self.on_method(channel, m),
                 };

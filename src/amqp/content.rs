@@ -119,6 +119,7 @@ impl ContentAssembler {
                 "expected method frame, got non method frame instead",
             )),
             (State::Header(publish), Frame::Header(_, header)) => {
+                let header = *header;
                 if header.class_id != 60 {
                     return Err(unexpected(&format!(
                         "expected content header for class 60, got class {}",
@@ -230,11 +231,11 @@ mod tests {
     fn header(body_size: u64) -> Frame {
         Frame::Header(
             1,
-            ContentHeader {
+            Box::new(ContentHeader {
                 class_id: 60,
                 body_size,
                 properties: Properties::default(),
-            },
+            }),
         )
     }
 
@@ -315,11 +316,11 @@ mod tests {
                     publish(),
                     Frame::Header(
                         1,
-                        ContentHeader {
+                        Box::new(ContentHeader {
                             class_id: 50,
                             body_size: 0,
                             properties: Properties::default(),
-                        },
+                        }),
                     ),
                 ],
             ),

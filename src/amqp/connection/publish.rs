@@ -9,7 +9,7 @@ use crate::amqp::method::{Publish, Reply};
 use crate::broker::{self, Message, PublishOptions};
 
 impl Conn {
-    pub(super) async fn publish(&mut self, channel: u16, content: Content) -> Result<(), Failure> {
+    pub(super) fn publish(&mut self, channel: u16, content: Content) -> Result<(), Failure> {
         let Content {
             publish:
                 Publish {
