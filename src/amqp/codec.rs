@@ -90,6 +90,15 @@ pub(crate) fn decode_method(payload: &[u8]) -> Result<Method, DecodeError> {
             _ => Err(fail("FRAME_ERROR - malformed basic.qos".to_owned())),
         };
     }
+    // `basic.publish`, the method of every message, is read directly: the general
+    // decoder's parser combinators cost more than the rest of the frame. Anything
+    // unusual (invalid UTF-8, reserved bits, trailing bytes) takes the general path,
+    // which decides what it is.
+    if (class_id, method_id) == (60, 40) {
+        if let Some(p) = publish_fast(&payload[4..]) {
+            return Ok(Method::Publish(p));
+        }
+    }
     check_depth(payload, class_id, method_id).map_err(fail)?;
     let class = match parse_class(payload) {
         Ok(([], class)) => class,
@@ -107,6 +116,105 @@ pub(crate) fn decode_method(payload: &[u8]) -> Result<Method, DecodeError> {
     Ok(method_from_wire(class))
 }
 
+/// `basic.publish`'s arguments (after class and method ids) when they are plain: the
+/// reserved ticket, two valid UTF-8 short strings and the two flag bits.
+fn publish_fast(args: &[u8]) -> Option<super::method::Publish> {
+    fn short(b: &[u8]) -> Option<(&str, &[u8])> {
+        let n = usize::from(*b.first()?);
+        let text = std::str::from_utf8(b.get(1..1 + n)?).ok()?;
+        Some((text, &b[1 + n..]))
+    }
+    let (exchange, rest) = short(args.get(2..)?)?;
+    let (routing_key, rest) = short(rest)?;
+    let [bits] = rest else { return None };
+    if bits & !3 != 0 {
+        return None;
+    }
+    Some(super::method::Publish {
+        exchange: exchange.to_owned(),
+        routing_key: routing_key.to_owned(),
+        mandatory: bits & 1 != 0,
+        immediate: bits & 2 != 0,
+    })
+}
+
+/// A content header without `headers` (and without a flags continuation), its short
+/// strings valid UTF-8 and nothing after its last property.
+fn header_fast(payload: &[u8]) -> Option<ContentHeader> {
+    struct Rd<'a>(&'a [u8]);
+    impl<'a> Rd<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            let (a, b) = (self.0.get(..n)?, self.0.get(n..)?);
+            self.0 = b;
+            Some(a)
+        }
+        fn u8(&mut self) -> Option<u8> {
+            Some(self.take(1)?[0])
+        }
+        fn short(&mut self) -> Option<String> {
+            let n = usize::from(self.u8()?);
+            std::str::from_utf8(self.take(n)?).ok().map(str::to_owned)
+        }
+    }
+    let mut r = Rd(payload);
+    let class_id = u16::from_be_bytes(r.take(2)?.try_into().ok()?);
+    r.take(2)?; // weight
+    let body_size = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
+    let flags = u16::from_be_bytes(r.take(2)?.try_into().ok()?);
+    if flags & 0x2001 != 0 {
+        return None;
+    }
+    let has = |bit: u16| flags & bit != 0;
+    let mut p = Properties::default();
+    if has(0x8000) {
+        p.content_type = Some(r.short()?);
+    }
+    if has(0x4000) {
+        p.content_encoding = Some(r.short()?);
+    }
+    if has(0x1000) {
+        p.delivery_mode = Some(r.u8()?);
+    }
+    if has(0x0800) {
+        p.priority = Some(r.u8()?);
+    }
+    if has(0x0400) {
+        p.correlation_id = Some(r.short()?);
+    }
+    if has(0x0200) {
+        p.reply_to = Some(r.short()?);
+    }
+    if has(0x0100) {
+        p.expiration = Some(r.short()?);
+    }
+    if has(0x0080) {
+        p.message_id = Some(r.short()?);
+    }
+    if has(0x0040) {
+        p.timestamp = Some(u64::from_be_bytes(r.take(8)?.try_into().ok()?));
+    }
+    if has(0x0020) {
+        p.kind = Some(r.short()?);
+    }
+    if has(0x0010) {
+        p.user_id = Some(r.short()?);
+    }
+    if has(0x0008) {
+        p.app_id = Some(r.short()?);
+    }
+    if has(0x0004) {
+        p.cluster_id = Some(r.short()?);
+    }
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(ContentHeader {
+        class_id,
+        body_size,
+        properties: p,
+    })
+}
+
 /// Decodes a content header frame's payload.
 pub(crate) fn decode_header(payload: &[u8]) -> Result<ContentHeader, DecodeError> {
     let class_id = payload
@@ -117,6 +225,11 @@ pub(crate) fn decode_header(payload: &[u8]) -> Result<ContentHeader, DecodeError
         method_id: 0,
         text: text.to_owned(),
     };
+    // Most messages carry a few simple properties and no headers: read directly, as
+    // `basic.publish` is (see `decode_method`); the rest takes the general path.
+    if let Some(h) = header_fast(payload) {
+        return Ok(h);
+    }
     check_header_depth(payload).map_err(|t| fail(&t))?;
     match amq_protocol::frame::parsing::parse_content_header(payload) {
         Ok(([], h)) => Ok(ContentHeader {

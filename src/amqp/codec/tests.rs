@@ -357,3 +357,141 @@ fn content_round_trips_and_splits_bodies() {
     write_content(&mut empty, 1, &Properties::default(), &[], 4096).expect("encodes");
     assert_eq!(empty.len(), 22, "header frame only, no body frame");
 }
+
+/// The direct read of `basic.publish` gives what the general decoder gives, and leaves
+/// anything unusual to it.
+#[test]
+fn publish_fast_path_agrees_with_the_general_decoder() {
+    let general = |payload: &[u8]| match parse_class(payload) {
+        Ok(([], class)) => Some(inbound::method_from_wire(class)),
+        _ => None,
+    };
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for (exchange, key, bits) in [
+        ("", "q", 0u8),
+        ("amq.topic", "a.b.c", 1),
+        ("x", "", 2),
+        ("ünï", "ключ", 3),
+        (&"e".repeat(255)[..], &"k".repeat(255)[..], 0),
+    ] {
+        let mut p = vec![0, 60, 0, 40, 0, 0];
+        p.push(exchange.len() as u8);
+        p.extend_from_slice(exchange.as_bytes());
+        p.push(key.len() as u8);
+        p.extend_from_slice(key.as_bytes());
+        p.push(bits);
+        cases.push(p);
+    }
+    for p in &cases {
+        let fast = publish_fast(&p[4..]).map(Method::Publish);
+        assert!(fast.is_some(), "{p:?}");
+        assert_eq!(fast, general(p), "{p:?}");
+        assert_eq!(decode_method(p).ok(), fast);
+    }
+    // Unusual payloads take the general path.
+    for p in [
+        vec![0, 60, 0, 40, 0, 0, 1, 0xff, 0, 0], // invalid UTF-8
+        vec![0, 60, 0, 40, 0, 0, 0, 0, 4],       // a reserved bit
+        vec![0, 60, 0, 40, 0, 0, 0, 0, 0, 9],    // trailing byte
+        vec![0, 60, 0, 40, 0, 0, 5, b'a'],       // short
+    ] {
+        assert_eq!(publish_fast(&p[4..]), None, "{p:?}");
+    }
+}
+
+/// The direct read of a content header gives what the general decoder gives for every
+/// combination of the simple properties, and leaves headers and oddities to it.
+#[test]
+fn header_fast_path_agrees_with_the_general_decoder() {
+    let general = |payload: &[u8]| match amq_protocol::frame::parsing::parse_content_header(payload)
+    {
+        Ok(([], h)) => Some(ContentHeader {
+            class_id: h.class_id,
+            body_size: h.body_size,
+            properties: properties_from_wire(&h.properties),
+        }),
+        _ => None,
+    };
+    let full = Properties {
+        content_type: Some("text/plain".into()),
+        content_encoding: Some("gzip".into()),
+        delivery_mode: Some(2),
+        priority: Some(7),
+        correlation_id: Some("c".into()),
+        reply_to: Some("r".into()),
+        expiration: Some("60000".into()),
+        message_id: Some("ü".into()),
+        timestamp: Some(1_700_000_000),
+        kind: Some("t".into()),
+        user_id: Some("u".into()),
+        app_id: Some("a".into()),
+        cluster_id: Some("cl".into()),
+        headers: None,
+    };
+    // Every subset of the 13 simple properties.
+    for mask in 0u32..(1 << 13) {
+        let pick = |i: u32| mask & (1 << i) != 0;
+        let mut p = Properties::default();
+        let f = &full;
+        if pick(0) {
+            p.content_type = f.content_type.clone();
+        }
+        if pick(1) {
+            p.content_encoding = f.content_encoding.clone();
+        }
+        if pick(2) {
+            p.delivery_mode = f.delivery_mode;
+        }
+        if pick(3) {
+            p.priority = f.priority;
+        }
+        if pick(4) {
+            p.correlation_id = f.correlation_id.clone();
+        }
+        if pick(5) {
+            p.reply_to = f.reply_to.clone();
+        }
+        if pick(6) {
+            p.expiration = f.expiration.clone();
+        }
+        if pick(7) {
+            p.message_id = f.message_id.clone();
+        }
+        if pick(8) {
+            p.timestamp = f.timestamp;
+        }
+        if pick(9) {
+            p.kind = f.kind.clone();
+        }
+        if pick(10) {
+            p.user_id = f.user_id.clone();
+        }
+        if pick(11) {
+            p.app_id = f.app_id.clone();
+        }
+        if pick(12) {
+            p.cluster_id = f.cluster_id.clone();
+        }
+        let mut out = Vec::new();
+        write_content(&mut out, 1, &p, b"xyz", 131_072).unwrap();
+        let payload = &out[7..7 + u32::from_be_bytes(out[3..7].try_into().unwrap()) as usize];
+        let fast = header_fast(payload);
+        assert!(fast.is_some(), "{mask:b}");
+        assert_eq!(fast, general(payload), "{mask:b}");
+    }
+    // Headers take the general path.
+    let mut h = FieldTable::new();
+    h.insert("k", "v");
+    let with_headers = Properties {
+        headers: Some(h),
+        ..Properties::default()
+    };
+    let mut out = Vec::new();
+    write_content(&mut out, 1, &with_headers, b"", 131_072).unwrap();
+    let payload = &out[7..7 + u32::from_be_bytes(out[3..7].try_into().unwrap()) as usize];
+    assert_eq!(header_fast(payload), None);
+    assert_eq!(decode_header(payload).ok(), general(payload));
+    // A truncated or over-long header too.
+    let short = &payload[..payload.len() - 1];
+    assert_eq!(header_fast(&short[..short.len().min(13)]), None);
+}
