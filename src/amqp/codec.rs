@@ -138,8 +138,8 @@ fn publish_fast(args: &[u8]) -> Option<super::method::Publish> {
     })
 }
 
-/// A content header without `headers` (and without a flags continuation), its short
-/// strings valid UTF-8 and nothing after its last property.
+/// A content header without `headers` (nor the reserved flag bit, nor a flags
+/// continuation), its short strings valid UTF-8 and nothing after its last property.
 fn header_fast(payload: &[u8]) -> Option<ContentHeader> {
     struct Rd<'a>(&'a [u8]);
     impl<'a> Rd<'a> {
@@ -161,7 +161,8 @@ fn header_fast(payload: &[u8]) -> Option<ContentHeader> {
     r.take(2)?; // weight
     let body_size = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
     let flags = u16::from_be_bytes(r.take(2)?.try_into().ok()?);
-    if flags & 0x2001 != 0 {
+    // Headers (a table), the reserved bit and a flags continuation: the general path.
+    if flags & 0x2003 != 0 {
         return None;
     }
     let has = |bit: u16| flags & bit != 0;
