@@ -17,7 +17,7 @@ use hashbrown::HashMap;
 
 use super::access::{Perm, Resource};
 use super::connection::ConnShared;
-use super::consumer::{CancelReason, ChannelCredit, Consumer, ConsumerShared, Delivery};
+use super::consumer::{CancelReason, ChannelCredit, ConsumerShared};
 use super::error::{BrokerError, NOT_FOUND, NOT_IMPLEMENTED, PRECONDITION_FAILED};
 use super::message::Message;
 use super::options::{GetOk, PublishOptions, Published};
@@ -26,11 +26,13 @@ use super::sync::lock;
 use super::vhost::{Routed, VhostInner};
 
 mod consume;
+mod delivery;
 mod reply_to;
 mod settle;
 mod topology;
 mod tx;
 
+pub use delivery::{Consumer, Delivery};
 pub(crate) use reply_to::REPLY_TO;
 
 /// (prefetch, global prefetch, unacked, consumers with their queue names, confirm mode)

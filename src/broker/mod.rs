@@ -14,6 +14,12 @@
 //! - [`Permissions`], [`UserRecord`]: RabbitMQ's per-user vhost permissions and the
 //!   user store, checked once [`Broker::set_access_control`] turns them on.
 //!
+//! Inside, data flows one way: connection -> channel (with the [`Consumer`] and
+//! [`Delivery`] handles) -> vhost (topology and routing) -> queue -> consumer buffer,
+//! with the store (`data_dir`) below the queue. A queue reaches its vhost only through
+//! the small interface the vhost implements, and the buffer never sees the channel;
+//! `tests/layers.rs` checks the sources for upward references.
+//!
 //! Queues are classic RabbitMQ queues: FIFO with requeue to the original position,
 //! per-queue and per-message TTL, queue expiry, length limits with the three overflow
 //! modes, dead-lettering with `x-death`, priorities, single active consumer, consumer
@@ -123,12 +129,10 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 pub(crate) use access::check_regex;
 pub use access::{AccessControl, Permissions, PermissionsError, UserRecord};
 pub use args::Overflow;
-pub use channel::Channel;
+pub use channel::{Channel, Consumer, Delivery};
 pub use clock::ManualClock;
 pub use connection::Connection;
-pub use consumer::{
-    BUFFER_CAP, CancelReason, Consumer, Delivery, RecvError, RecvTimeoutError, TryRecvError,
-};
+pub use consumer::{BUFFER_CAP, CancelReason, RecvError, RecvTimeoutError, TryRecvError};
 
 pub use definitions::{DefinitionsError, ImportReport};
 pub use error::{BrokerError, Scope};

@@ -1,6 +1,6 @@
 //! The arguments and results of channel methods.
 
-use super::consumer::Delivery;
+use super::channel::Delivery;
 use super::message::Message;
 use crate::FieldTable;
 

@@ -34,7 +34,6 @@ use super::store::{Loc, Mark, SyncPoint};
 mod persist;
 
 use super::sync::lock;
-use super::vhost::VhostInner;
 use crate::FieldTable;
 pub(crate) use persist::{Persist, Recovered};
 
@@ -122,6 +121,17 @@ pub(crate) struct QueueConfig {
     pub(crate) reply_to: bool,
 }
 
+/// What a queue needs of what holds it, for the work a queue operation leaves to be
+/// done after the queue's lock is released: deleting the queue itself (auto-delete,
+/// `x-expires`) and publishing dead letters. The vhost implements it; the queue never
+/// names the vhost, so the data flows one way (vhost -> queue -> consumer buffer).
+pub(crate) trait QueueHost: Send + Sync + std::fmt::Debug {
+    /// Deletes this very queue (if it is still the one under its name).
+    fn delete_queue(&self, cell: &Arc<QueueCell>);
+    /// Publishes dead letters to their exchanges.
+    fn publish_dead_letters(&self, work: Vec<DeadLetter>);
+}
+
 /// A queue: its name, configuration and locked state.
 #[derive(Debug)]
 pub(crate) struct QueueCell {
@@ -129,7 +139,9 @@ pub(crate) struct QueueCell {
     pub(crate) config: QueueConfig,
     pub(crate) state: Mutex<QueueState>,
     pub(crate) stats: QueueStats,
-    pub(crate) vhost: Weak<VhostInner>,
+    /// What holds the queue (its vhost): it deletes the queue and publishes its dead
+    /// letters. The queue knows it only through [`QueueHost`].
+    pub(crate) host: Weak<dyn QueueHost>,
     pub(crate) timer: Arc<Timer>,
     /// The broker-wide memory count (the watermark's): [`ENTRY_BYTES`] per entry here;
     /// each message's own bytes are charged by the message (`message::Charge`).
@@ -200,7 +212,7 @@ impl QueueCell {
     pub(crate) fn new(
         name: &str,
         config: QueueConfig,
-        vhost: Weak<VhostInner>,
+        host: Weak<dyn QueueHost>,
         timer: Arc<Timer>,
         memory: Arc<AtomicU64>,
         persist: Option<Persist>,
@@ -226,7 +238,7 @@ impl QueueCell {
                 ttl_seen: false,
             }),
             stats: QueueStats::default(),
-            vhost,
+            host,
             timer,
             memory,
             persist,
@@ -447,9 +459,9 @@ impl QueueCell {
             }
         };
         if expired {
-            if let Some(v) = self.vhost.upgrade() {
+            if let Some(v) = self.host.upgrade() {
                 // Expiry does not dead-letter the queue's messages.
-                v.delete_queue_cell(self);
+                v.delete_queue(self);
             }
         }
     }
@@ -464,11 +476,11 @@ impl QueueCell {
         if fx.dead.is_empty() && !fx.delete {
             return;
         }
-        if let Some(v) = self.vhost.upgrade() {
+        if let Some(v) = self.host.upgrade() {
             if fx.delete {
-                v.delete_queue_cell(self);
+                v.delete_queue(self);
             }
-            v.dead_letter(fx.dead);
+            v.publish_dead_letters(fx.dead);
         }
     }
 

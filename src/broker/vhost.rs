@@ -15,7 +15,7 @@ use super::clock::Timer;
 use super::deadletter::{DeadLetter, is_cycle};
 use super::error::{ACCESS_REFUSED, BrokerError, NOT_FOUND, PRECONDITION_FAILED, RESOURCE_LOCKED};
 use super::message::{Message, Stored, parse_expiration};
-use super::queue::{Effects, Enqueued, Persist, QueueCell, QueueConfig};
+use super::queue::{Effects, Enqueued, Persist, QueueCell, QueueConfig, QueueHost};
 use super::store::defs::{BindingDef, ExchangeDef, Op, QueueDef};
 use super::store::{Store, SyncPoint};
 use super::sync::{read, write};
@@ -114,6 +114,16 @@ pub(crate) fn locked(name: &str, vhost: &str) -> BrokerError {
              property value does not match that of the original declaration."
         ),
     )
+}
+
+impl QueueHost for VhostInner {
+    fn delete_queue(&self, cell: &Arc<QueueCell>) {
+        self.delete_queue_cell(cell);
+    }
+
+    fn publish_dead_letters(&self, work: Vec<DeadLetter>) {
+        self.dead_letter(work);
+    }
 }
 
 impl VhostInner {
@@ -544,7 +554,7 @@ impl VhostInner {
         let cell = QueueCell::new(
             name,
             config,
-            self.this.clone(),
+            self.this.clone() as Weak<dyn QueueHost>,
             Arc::clone(&self.timer),
             Arc::clone(&self.memory),
             persist,

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::Consumer;
 use super::{Channel, ChannelShared, REPLY_TO, random_suffix};
 use crate::broker::access::{Perm, Resource};
 use crate::broker::args::consumer_priority;
-use crate::broker::consumer::{CancelReason, Consumer, ConsumerShared};
+use crate::broker::consumer::{CancelReason, ConsumerShared};
 use crate::broker::error::{BrokerError, NOT_ALLOWED, NOT_FOUND, NOT_IMPLEMENTED};
 use crate::broker::options::ConsumeOptions;
 use crate::broker::queue::{ConsumerRefused, QueueCell};

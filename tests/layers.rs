@@ -1,0 +1,216 @@
+//! The layers of the crate, checked: data flows one way, topic -> table -> broker (and
+//! its store) -> amqp -> bin, and inside the broker vhost -> queue -> consumer buffer,
+//! with the store below the queue. A lower layer never names a higher one.
+//!
+//! The check reads the sources: in each file of a layer (its `#[cfg(test)]` module and
+//! comments left out), no path names a higher layer's module (`::vhost`, `channel::`)
+//! and no code names a higher layer's types (`VhostInner`, `ChannelShared`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A layer: the files it holds, and what none of them may name.
+struct Layer {
+    name: &'static str,
+    /// Paths under `src/`: a file, or a directory (all of its `.rs` files).
+    files: &'static [&'static str],
+    /// Module names that may not appear as a path segment.
+    modules: &'static [&'static str],
+    /// Type names that may not appear at all.
+    types: &'static [&'static str],
+}
+
+const LAYERS: &[Layer] = &[
+    Layer {
+        name: "topic (the trie)",
+        files: &["topic"],
+        modules: &["table", "broker", "amqp"],
+        types: &["RoutingTable", "Broker"],
+    },
+    Layer {
+        name: "table (routing table and its indexes)",
+        files: &[
+            "table",
+            "bitset.rs",
+            "direct.rs",
+            "exact.rs",
+            "field.rs",
+            "headers.rs",
+            "small.rs",
+            "text.rs",
+            "error.rs",
+            "reference.rs",
+        ],
+        modules: &["broker", "amqp"],
+        types: &["Broker"],
+    },
+    Layer {
+        name: "broker",
+        files: &["broker"],
+        modules: &["amqp"],
+        types: &["Server"],
+    },
+    Layer {
+        name: "broker store (below the queue)",
+        files: &["broker/store"],
+        modules: &[
+            "queue",
+            "consumer",
+            "channel",
+            "connection",
+            "vhost",
+            "durable",
+        ],
+        types: &[
+            "QueueCell",
+            "ConsumerShared",
+            "ChannelShared",
+            "Channel",
+            "ConnShared",
+            "Connection",
+            "VhostInner",
+            "Broker",
+        ],
+    },
+    Layer {
+        name: "broker queue (below the vhost and the channel)",
+        files: &["broker/queue.rs", "broker/queue"],
+        modules: &["channel", "connection", "vhost"],
+        types: &[
+            "ChannelShared",
+            "Channel",
+            "ConnShared",
+            "Connection",
+            "VhostInner",
+            "Consumer",
+            "Delivery",
+            "Broker",
+        ],
+    },
+    Layer {
+        name: "broker consumer buffer (below the channel)",
+        files: &["broker/consumer.rs"],
+        modules: &["channel", "connection", "vhost"],
+        types: &[
+            "ChannelShared",
+            "Channel",
+            "ConnShared",
+            "Connection",
+            "VhostInner",
+            "Consumer",
+            "Delivery",
+            "Broker",
+        ],
+    },
+];
+
+fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
+    if path.is_dir() {
+        let mut entries: Vec<_> = fs::read_dir(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            rust_files(&p, out);
+        }
+    } else if path.extension().is_some_and(|e| e == "rs") {
+        out.push(path.to_path_buf());
+    }
+}
+
+/// The code of a file: its test module and comments dropped.
+fn code(text: &str) -> String {
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(i) => &text[..i],
+        None => text,
+    };
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Every identifier with whether a `::` touches it (a path segment).
+fn idents(code: &str) -> Vec<(&str, bool, usize)> {
+    let mut out = Vec::new();
+    let b = code.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if is_ident(b[i] as char) {
+            let start = i;
+            while i < b.len() && is_ident(b[i] as char) {
+                i += 1;
+            }
+            let before = code[..start].trim_end().ends_with("::");
+            let after = code[i..].trim_start().starts_with("::");
+            let line = code[..start].matches('\n').count() + 1;
+            out.push((&code[start..i], before || after, line));
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn violations(layer: &Layer, src: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for f in layer.files {
+        let p = src.join(f);
+        assert!(
+            p.exists(),
+            "layer {}: {} is missing",
+            layer.name,
+            p.display()
+        );
+        rust_files(&p, &mut files);
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        let code = code(&text);
+        for (id, in_path, line) in idents(&code) {
+            if (in_path && layer.modules.contains(&id)) || layer.types.contains(&id) {
+                let rel = file.strip_prefix(src).unwrap().display().to_string();
+                found.push(format!("{}: src/{rel}:{line} names `{id}`", layer.name));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_layer_names_a_higher_one() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found: Vec<String> = LAYERS.iter().flat_map(|l| violations(l, &src)).collect();
+    assert!(found.is_empty(), "upward references:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_check_sees_an_upward_reference() {
+    // What the check would say of a queue file that reached into the vhost, or a
+    // store file that named a queue through a grouped import.
+    let queue = &LAYERS[4];
+    let c = code("use super::vhost::VhostInner;\n// a comment naming Channel\n");
+    let hits: Vec<_> = idents(&c)
+        .into_iter()
+        .filter(|(id, p, _)| (*p && queue.modules.contains(id)) || queue.types.contains(id))
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(hits, ["vhost", "VhostInner"]);
+    let store = &LAYERS[3];
+    let c = code("use super::super::{queue::Entry, message::Stored};\n");
+    let hits: Vec<_> = idents(&c)
+        .into_iter()
+        .filter(|(id, p, _)| (*p && store.modules.contains(id)) || store.types.contains(id))
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(hits, ["queue"]);
+}
