@@ -253,7 +253,7 @@ impl ConsumerShared {
     }
 }
 
-/// Why [`Consumer::recv`] returned no message: the consumer ended.
+/// Why [`Consumer::recv`](crate::broker::Consumer::recv) returned no message: the consumer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvError {
     /// Why it ended.
@@ -268,7 +268,7 @@ impl fmt::Display for RecvError {
 
 impl std::error::Error for RecvError {}
 
-/// Why [`Consumer::try_recv`] returned no message.
+/// Why [`Consumer::try_recv`](crate::broker::Consumer::try_recv) returned no message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
     /// Nothing is buffered right now.
@@ -288,7 +288,7 @@ impl fmt::Display for TryRecvError {
 
 impl std::error::Error for TryRecvError {}
 
-/// Why [`Consumer::recv_timeout`] returned no message.
+/// Why [`Consumer::recv_timeout`](crate::broker::Consumer::recv_timeout) returned no message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecvTimeoutError {
     /// No message came in time.
