@@ -15,7 +15,8 @@
 //!
 //! This file holds framing and the entry points; `inbound` maps client methods,
 //! `outbound` server replies, `values` field tables and properties, `depth` the
-//! nesting check.
+//! nesting check, `fast` the steady path's outbound frames (deliver, content header,
+//! ack and nack) written byte by byte, the same bytes as `amq-protocol` writes.
 
 use amq_protocol::frame::{AMQPFrame, WriteContext, gen_frame};
 use amq_protocol::protocol::parse_class;
@@ -24,15 +25,19 @@ use amq_protocol::types::AMQPValue;
 use super::method::{ContentHeader, Method, Properties, Reply};
 
 mod depth;
+mod fast;
 mod inbound;
 mod outbound;
 mod values;
 
 use depth::{Cursor, check_depth, check_header_depth, table_depth};
+pub(crate) use fast::write_deliver;
 use inbound::method_from_wire;
 use outbound::reply_to_wire;
+#[cfg(test)]
+use values::properties_to_wire;
 pub(crate) use values::short;
-use values::{properties_from_wire, properties_to_wire, table_from_wire, table_to_wire};
+use values::{properties_from_wire, table_from_wire, table_to_wire};
 
 /// Frame type octets.
 pub(crate) const FRAME_METHOD: u8 = 1;
@@ -273,11 +278,43 @@ pub(crate) fn write_method(
     channel: u16,
     reply: &Reply,
 ) -> Result<(), EncodeError> {
+    match *reply {
+        Reply::Ack {
+            delivery_tag,
+            multiple,
+        } => fast::write_ack(out, channel, delivery_tag, multiple, None),
+        Reply::Nack {
+            delivery_tag,
+            multiple,
+            requeue,
+        } => fast::write_ack(out, channel, delivery_tag, multiple, Some(requeue)),
+        _ => return write_method_general(out, channel, reply),
+    }
+    Ok(())
+}
+
+/// [`write_method`] through `amq-protocol` (every reply; the tests compare).
+pub(crate) fn write_method_general(
+    out: &mut Vec<u8>,
+    channel: u16,
+    reply: &Reply,
+) -> Result<(), EncodeError> {
     gen_into(out, &AMQPFrame::Method(channel, reply_to_wire(reply)))
 }
 
 /// Appends a content header frame (class 60).
 pub(crate) fn write_header(
+    out: &mut Vec<u8>,
+    channel: u16,
+    body_size: u64,
+    properties: &Properties,
+) -> Result<(), EncodeError> {
+    fast::write_header(out, channel, body_size, properties)
+}
+
+/// [`write_header`] through `amq-protocol` (the tests compare).
+#[cfg(test)]
+pub(crate) fn write_header_general(
     out: &mut Vec<u8>,
     channel: u16,
     body_size: u64,

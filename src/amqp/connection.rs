@@ -263,6 +263,11 @@ impl Conn {
         message: &Message,
     ) -> Result<(), Fault> {
         self.emit(channel, reply)?;
+        self.emit_body(channel, message)
+    }
+
+    /// The content header and body frames of `message`.
+    fn emit_body(&mut self, channel: u16, message: &Message) -> Result<(), Fault> {
         codec::write_content(
             &mut self.pending,
             channel,

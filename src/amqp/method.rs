@@ -319,13 +319,6 @@ pub(crate) enum Reply {
         exchange: String,
         routing_key: String,
     },
-    Deliver {
-        consumer_tag: String,
-        delivery_tag: u64,
-        redelivered: bool,
-        exchange: String,
-        routing_key: String,
-    },
     GetOk {
         delivery_tag: u64,
         redelivered: bool,

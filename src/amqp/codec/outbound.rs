@@ -133,19 +133,6 @@ pub(super) fn reply_to_wire(r: &Reply) -> AMQPClass {
             exchange: short(e),
             routing_key: short(routing_key),
         })),
-        Reply::Deliver {
-            consumer_tag,
-            delivery_tag,
-            redelivered,
-            exchange: e,
-            routing_key,
-        } => C::Basic(basic::AMQPMethod::Deliver(basic::Deliver {
-            consumer_tag: short(consumer_tag),
-            delivery_tag: *delivery_tag,
-            redelivered: *redelivered,
-            exchange: short(e),
-            routing_key: short(routing_key),
-        })),
         Reply::GetOk {
             delivery_tag,
             redelivered,

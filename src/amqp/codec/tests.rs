@@ -251,13 +251,6 @@ fn replies_encode_as_valid_frames() {
             message_count: 1,
             consumer_count: 2,
         },
-        Reply::Deliver {
-            consumer_tag: long.clone(),
-            delivery_tag: 9,
-            redelivered: true,
-            exchange: "e".into(),
-            routing_key: "k".into(),
-        },
         Reply::GetOk {
             delivery_tag: 1,
             redelivered: false,
@@ -494,4 +487,119 @@ fn header_fast_path_agrees_with_the_general_decoder() {
     // A truncated or over-long header too.
     let short = &payload[..payload.len() - 1];
     assert_eq!(header_fast(&short[..short.len().min(13)]), None);
+}
+
+#[test]
+fn deliver_and_acks_are_the_bytes_amq_protocol_writes() {
+    let general = |class: AMQPClass| {
+        let mut out = Vec::new();
+        gen_into(&mut out, &AMQPFrame::Method(5, class)).expect("encodes");
+        out
+    };
+    let strings = [
+        String::new(),
+        "amq.ctag-x".into(),
+        "a".repeat(255),
+        "b".repeat(300),
+        "é".repeat(200),
+        "😀".repeat(70),
+    ];
+    for ctag in &strings {
+        for key in &strings {
+            for (tag, redelivered) in [(1, false), (u64::MAX, true)] {
+                let mut fast = Vec::new();
+                fast::write_deliver(&mut fast, 5, ctag, tag, redelivered, "ex", key);
+                let want = general(AMQPClass::Basic(basic::AMQPMethod::Deliver(
+                    basic::Deliver {
+                        consumer_tag: short(ctag),
+                        delivery_tag: tag,
+                        redelivered,
+                        exchange: short("ex"),
+                        routing_key: short(key),
+                    },
+                )));
+                assert_eq!(fast, want, "{} {}", ctag.len(), key.len());
+            }
+        }
+    }
+    for (tag, multiple) in [(0, false), (7, true), (u64::MAX, false)] {
+        let mut fast = Vec::new();
+        write_method(
+            &mut fast,
+            5,
+            &Reply::Ack {
+                delivery_tag: tag,
+                multiple,
+            },
+        )
+        .unwrap();
+        let mut want = Vec::new();
+        write_method_general(
+            &mut want,
+            5,
+            &Reply::Ack {
+                delivery_tag: tag,
+                multiple,
+            },
+        )
+        .unwrap();
+        assert_eq!(fast, want);
+        for requeue in [false, true] {
+            let r = Reply::Nack {
+                delivery_tag: tag,
+                multiple,
+                requeue,
+            };
+            let (mut fast, mut want) = (Vec::new(), Vec::new());
+            write_method(&mut fast, 5, &r).unwrap();
+            write_method_general(&mut want, 5, &r).unwrap();
+            assert_eq!(fast, want);
+        }
+    }
+}
+
+#[test]
+fn content_headers_are_the_bytes_amq_protocol_writes() {
+    let long = "x".repeat(300);
+    let full = Properties {
+        content_type: Some("text/plain".into()),
+        content_encoding: Some("é".repeat(200)),
+        delivery_mode: Some(2),
+        priority: Some(7),
+        correlation_id: Some("c".into()),
+        reply_to: Some(long.clone()),
+        expiration: Some("60000".into()),
+        message_id: Some("ü".into()),
+        timestamp: Some(1_700_000_000),
+        kind: Some("t".into()),
+        user_id: Some("u".into()),
+        app_id: Some("a".into()),
+        cluster_id: Some("cl".into()),
+        headers: Some(all_values()),
+    };
+    // Every subset of the 14 properties.
+    for mask in 0u32..(1 << 14) {
+        let pick = |i: u32| mask & (1 << i) != 0;
+        let f = &full;
+        let p = Properties {
+            content_type: f.content_type.clone().filter(|_| pick(0)),
+            content_encoding: f.content_encoding.clone().filter(|_| pick(1)),
+            delivery_mode: f.delivery_mode.filter(|_| pick(2)),
+            priority: f.priority.filter(|_| pick(3)),
+            correlation_id: f.correlation_id.clone().filter(|_| pick(4)),
+            reply_to: f.reply_to.clone().filter(|_| pick(5)),
+            expiration: f.expiration.clone().filter(|_| pick(6)),
+            message_id: f.message_id.clone().filter(|_| pick(7)),
+            timestamp: f.timestamp.filter(|_| pick(8)),
+            kind: f.kind.clone().filter(|_| pick(9)),
+            user_id: f.user_id.clone().filter(|_| pick(10)),
+            app_id: f.app_id.clone().filter(|_| pick(11)),
+            cluster_id: f.cluster_id.clone().filter(|_| pick(12)),
+            headers: f.headers.clone().filter(|_| pick(13)),
+        };
+        let (mut fast, mut want) = (Vec::new(), Vec::new());
+        write_header(&mut fast, 9, 1 << 40, &p).unwrap();
+        write_header_general(&mut want, 9, 1 << 40, &p).unwrap();
+        assert_eq!(fast, want, "{mask:b}");
+    }
 }

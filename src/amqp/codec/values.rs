@@ -113,6 +113,7 @@ pub(super) fn properties_from_wire(p: &basic::AMQPProperties) -> Properties {
     }
 }
 
+#[cfg(test)]
 pub(super) fn properties_to_wire(p: &Properties) -> basic::AMQPProperties {
     let mut w = basic::AMQPProperties::default();
     let o = |s: &Option<String>| s.as_deref().map(short);

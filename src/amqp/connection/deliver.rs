@@ -8,6 +8,7 @@ use std::future::poll_fn;
 use std::task::{Context, Poll};
 
 use super::{Chan, Conn, DELIVERY_BATCH, Event, Fault, Sub, close};
+use crate::amqp::codec;
 use crate::amqp::method::Reply;
 use crate::amqp::writer::Outbox;
 use crate::broker::{CancelReason, Delivery};
@@ -59,15 +60,19 @@ impl Conn {
         Ok(())
     }
 
+    /// basic.deliver and the content, written straight into the buffer (no `Reply`,
+    /// no owned strings: `codec::write_deliver`).
     fn emit_delivery(&mut self, channel: u16, d: &Delivery) -> Result<(), Fault> {
-        let reply = Reply::Deliver {
-            consumer_tag: d.consumer_tag().unwrap_or_default().to_owned(),
-            delivery_tag: d.delivery_tag(),
-            redelivered: d.redelivered(),
-            exchange: d.exchange().to_owned(),
-            routing_key: d.routing_key().to_owned(),
-        };
-        self.emit_content(channel, &reply, d.message())
+        codec::write_deliver(
+            &mut self.pending,
+            channel,
+            d.consumer_tag().unwrap_or_default(),
+            d.delivery_tag(),
+            d.redelivered(),
+            d.exchange(),
+            d.routing_key(),
+        );
+        self.emit_body(channel, d.message())
     }
 
     fn on_ended(&mut self, i: usize) -> Result<(), Fault> {
