@@ -97,6 +97,49 @@ fn perf_moves_and_reports_every_message() {
 }
 
 #[test]
+fn perf_backlog_measures_publish_and_consume_apart() {
+    let (server, addr) = serve(&[]);
+    let v = perf(
+        &addr,
+        &[
+            "--count",
+            "3000",
+            "--producers",
+            "2",
+            "--consumers",
+            "2",
+            "--confirm",
+            "100",
+            "--backlog",
+            "--server-pid",
+            &server.id().to_string(),
+        ],
+    );
+    assert_eq!(count(&v, "sent"), 6000);
+    assert_eq!(count(&v, "confirmed"), 6000);
+    assert_eq!(count(&v, "received"), 6000);
+    assert_eq!(v["backlog"], true);
+    assert!(v["consume_seconds"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["server_cpu_us_per_publish"].as_f64().is_some(), "{v}");
+    assert!(v["server_cpu_us_per_delivery"].as_f64().is_some(), "{v}");
+    // Without --backlog the phases are not apart.
+    let v = perf(&addr, &["--count", "100"]);
+    assert_eq!(v["backlog"], false);
+    assert!(v["server_cpu_us_per_delivery"].is_null(), "{v}");
+    // --backlog needs a count.
+    let out = Command::new(env!("CARGO_BIN_EXE_trackswitch"))
+        .args([
+            "perf",
+            "--backlog",
+            "--url",
+            &format!("amqp://guest:guest@{addr}/"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn perf_persistent_with_a_data_directory() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("perf-persistent");
     let _ = std::fs::remove_dir_all(&dir);
@@ -168,6 +211,7 @@ fn perf_help_documents_every_flag() {
         "--routing-key",
         "--queue-per-consumer",
         "--count",
+        "--backlog",
         "--duration",
         "--keep",
         "--server-pid",

@@ -73,6 +73,11 @@ pub(super) struct Args {
     /// Seconds to publish for (default 10 without --count); consumers then drain
     #[arg(long, short = 'z')]
     duration: Option<u64>,
+    /// Consumers subscribe only once every message is published (and confirmed): the
+    /// publish and the consume phases are measured apart (rates and, with
+    /// --server-pid, the server's CPU per publish and per delivery)
+    #[arg(long, requires = "count")]
+    backlog: bool,
     /// Leave the queues and the exchange behind
     #[arg(long)]
     keep: bool,
@@ -217,6 +222,11 @@ struct Summary {
     latency_max_us: Option<f64>,
     perf_cpu_us_per_msg: Option<f64>,
     server_cpu_us_per_msg: Option<f64>,
+    /// With --backlog: the consume phase alone.
+    backlog: bool,
+    consume_seconds: Option<f64>,
+    server_cpu_us_per_publish: Option<f64>,
+    server_cpu_us_per_delivery: Option<f64>,
 }
 
 /// CPU seconds (user + system) of a process, from /proc.
@@ -280,6 +290,12 @@ fn print_summary(s: &Summary) {
         f(s.latency_p999_us),
         f(s.latency_max_us)
     );
+    if let (Some(p), Some(d)) = (s.server_cpu_us_per_publish, s.server_cpu_us_per_delivery) {
+        println!(
+            "backlog: consumed in {:.2} s; server CPU {p:.2} us per publish, {d:.2} us per delivery",
+            s.consume_seconds.unwrap_or(0.0)
+        );
+    }
     if let Some(c) = s.perf_cpu_us_per_msg {
         print!("perf CPU {c:.2} us/msg");
         if let Some(sc) = s.server_cpu_us_per_msg {
@@ -358,22 +374,31 @@ async fn drive(args: &Args, target: Target) -> Result<Summary, Failure> {
     let expected = args
         .count
         .map(|c| c * u64::from(args.producers) * copies.max(u64::from(args.consumers > 0)));
-    // Consumers first, so nothing published goes unrouted.
-    let mut consumers = Vec::new();
-    for i in 0..args.consumers {
-        let queue = queues[if per_consumer { i as usize } else { 0 }].clone();
-        let mut c = open(&target).await?;
-        c.qos(args.prefetch).await.map_err(io_fail("basic.qos"))?;
-        c.consume(&queue, args.auto_ack)
-            .await
-            .map_err(io_fail("basic.consume"))?;
-        let counters = Arc::clone(&counters);
-        let done = Arc::clone(&producers_done);
-        let auto_ack = args.auto_ack;
-        consumers.push(tokio::spawn(consume(
-            c, counters, done, epoch, auto_ack, expected,
-        )));
-    }
+    // Consumers first, so nothing published goes unrouted (the queues exist already,
+    // so --backlog subscribes them after publishing).
+    let start_consumers = || async {
+        let mut consumers = Vec::new();
+        for i in 0..args.consumers {
+            let queue = queues[if per_consumer { i as usize } else { 0 }].clone();
+            let mut c = open(&target).await?;
+            c.qos(args.prefetch).await.map_err(io_fail("basic.qos"))?;
+            c.consume(&queue, args.auto_ack)
+                .await
+                .map_err(io_fail("basic.consume"))?;
+            let counters = Arc::clone(&counters);
+            let done = Arc::clone(&producers_done);
+            let auto_ack = args.auto_ack;
+            consumers.push(tokio::spawn(consume(
+                c, counters, done, epoch, auto_ack, expected,
+            )));
+        }
+        Ok::<_, Failure>(consumers)
+    };
+    let mut consumers = if args.backlog {
+        Vec::new()
+    } else {
+        start_consumers().await?
+    };
     let cpu0 = cpu_seconds("self");
     let server0 = args.server_pid.and_then(|p| cpu_seconds(&p.to_string()));
     let started = Instant::now();
@@ -458,6 +483,11 @@ async fn drive(args: &Args, target: Target) -> Result<Summary, Failure> {
         }
     }
     let send_seconds = started.elapsed().as_secs_f64();
+    let server_published = args.server_pid.and_then(|p| cpu_seconds(&p.to_string()));
+    let consume_started = Instant::now();
+    if args.backlog && failure.is_none() {
+        consumers = start_consumers().await?;
+    }
     producers_done.store(true, Relaxed);
     let mut hist = Histogram::new();
     for c in consumers {
@@ -469,6 +499,7 @@ async fn drive(args: &Args, target: Target) -> Result<Summary, Failure> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let consume_seconds = consume_started.elapsed().as_secs_f64();
     if progress && tty {
         eprintln!();
     }
@@ -491,6 +522,10 @@ async fn drive(args: &Args, target: Target) -> Result<Summary, Failure> {
         (Some(a), Some(b)) => Some((b - a) * 1e6 / ops),
         _ => None,
     };
+    let phase = |a: Option<f64>, b: Option<f64>, n: u64| match (args.backlog, a, b) {
+        (true, Some(a), Some(b)) if n > 0 => Some((b - a) * 1e6 / n as f64),
+        _ => None,
+    };
     Ok(Summary {
         producers: args.producers,
         consumers: args.consumers,
@@ -505,13 +540,23 @@ async fn drive(args: &Args, target: Target) -> Result<Summary, Failure> {
         nacked: counters.nacked.load(Relaxed),
         received,
         send_rate: sent as f64 / send_seconds.max(1e-9),
-        receive_rate: received as f64 / seconds.max(1e-9),
+        receive_rate: received as f64
+            / if args.backlog {
+                consume_seconds
+            } else {
+                seconds
+            }
+            .max(1e-9),
         latency_p50_us: hist.quantile_us(0.5),
         latency_p99_us: hist.quantile_us(0.99),
         latency_p999_us: hist.quantile_us(0.999),
         latency_max_us: hist.quantile_us(1.0),
         perf_cpu_us_per_msg: per_msg(cpu0, cpu1),
         server_cpu_us_per_msg: per_msg(server0, server1),
+        backlog: args.backlog,
+        consume_seconds: args.backlog.then_some(consume_seconds),
+        server_cpu_us_per_publish: phase(server0, server_published, sent),
+        server_cpu_us_per_delivery: phase(server_published, server1, received),
     })
 }
 
