@@ -100,6 +100,11 @@ struct Counters {
     confirmed: AtomicU64,
     nacked: AtomicU64,
     received: AtomicU64,
+    /// When the last message came in (nanoseconds since the epoch; 0: none yet):
+    /// receive rates end there, not when the last consumer noticed it was done.
+    last_received_ns: AtomicU64,
+    /// Woken when the expected count is reached, so idle consumers stop at once.
+    all_received: Notify,
 }
 
 /// End-to-end latencies: 16 sub-buckets per power of two of nanoseconds (at most 6%
@@ -498,8 +503,20 @@ async fn drive(args: &Args, target: Target) -> Result<Summary, Failure> {
             Err(_) => failure = failure.or(Some("consumer: not drained within 60 s".into())),
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let consume_seconds = consume_started.elapsed().as_secs_f64();
+    // Receiving ends with the last message.
+    let (seconds, consume_seconds) = match counters.last_received_ns.load(Relaxed) {
+        0 => (
+            started.elapsed().as_secs_f64(),
+            consume_started.elapsed().as_secs_f64(),
+        ),
+        ns => {
+            let at = epoch + Duration::from_nanos(ns);
+            (
+                at.saturating_duration_since(started).as_secs_f64(),
+                at.saturating_duration_since(consume_started).as_secs_f64(),
+            )
+        }
+    };
     if progress && tty {
         eprintln!();
     }
@@ -592,12 +609,14 @@ async fn produce(
     let confirmed = Arc::new(AtomicU64::new(0));
     let wake = Arc::new(Notify::new());
     let failed = Arc::new(Mutex::new(None::<String>));
+    let synced = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (confirmed, wake, counters, failed) = (
+        let (confirmed, wake, counters, failed, synced) = (
             Arc::clone(&confirmed),
             Arc::clone(&wake),
             Arc::clone(&counters),
             Arc::clone(&failed),
+            Arc::clone(&synced),
         );
         tokio::spawn(async move {
             let mut highest = 0u64;
@@ -617,7 +636,10 @@ async fn produce(
                             return;
                         }
                     };
-                    if let Some((tag, multiple, ack)) = wire::confirm_of(&f) {
+                    if f.ids() == (60, 11) {
+                        synced.store(true, Relaxed);
+                        wake.notify_one();
+                    } else if let Some((tag, multiple, ack)) = wire::confirm_of(&f) {
                         let n = if multiple {
                             tag.saturating_sub(highest)
                         } else {
@@ -689,9 +711,22 @@ async fn produce(
         wr.write_all(&out).await?;
         counters.sent.fetch_add(batch, Relaxed);
     }
-    // Wait (bounded) for the last confirms.
-    if job.window > 0 {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    // Wait (bounded) for the last confirms; without confirms, for the reply to a
+    // basic.qos sent after the last publish, so the send rate is what the server took,
+    // not what the socket buffers held.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    if job.window == 0 {
+        out.clear();
+        wire::qos(&mut out, 0);
+        wr.write_all(&out).await?;
+        while !synced.load(Relaxed) && Instant::now() < deadline {
+            if let Some(e) = failed.lock().unwrap().take() {
+                reader.abort();
+                return Err(std::io::Error::other(e));
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), wake.notified()).await;
+        }
+    } else {
         while confirmed.load(Relaxed) < seq && Instant::now() < deadline {
             if let Some(e) = failed.lock().unwrap().take() {
                 reader.abort();
@@ -722,10 +757,17 @@ async fn consume(
     let mut want_time = false;
     let mut out = Vec::new();
     loop {
+        let all_in = counters.all_received.notified();
+        tokio::pin!(all_in);
+        all_in.as_mut().enable();
         if expected.is_some_and(|e| counters.received.load(Relaxed) >= e) {
             break;
         }
-        match tokio::time::timeout(Duration::from_secs(1), c.rd.fill()).await {
+        let read = tokio::select! {
+            r = tokio::time::timeout(Duration::from_secs(1), c.rd.fill()) => r,
+            () = &mut all_in => break,
+        };
+        match read {
             Ok(r) => r?,
             Err(_) => {
                 if producers_done.load(Relaxed) && expected.is_none() {
@@ -751,7 +793,12 @@ async fn consume(
                     let now = epoch.elapsed().as_nanos() as u64;
                     hist.record(now.saturating_sub(sent));
                 }
-                counters.received.fetch_add(1, Relaxed);
+                let n = counters.received.fetch_add(1, Relaxed) + 1;
+                let now = epoch.elapsed().as_nanos() as u64;
+                counters.last_received_ns.fetch_max(now.max(1), Relaxed);
+                if expected == Some(n) {
+                    counters.all_received.notify_waiters();
+                }
             } else if matches!(f.ids(), (10, 50) | (20, 40)) {
                 return Err(wire::closed(f.payload));
             }

@@ -49,6 +49,16 @@ pub(super) fn method(
     });
 }
 
+/// `basic.qos` on channel 1 (prefetch-count only). A producer sends one after its last
+/// publish: the reply comes once the server has taken every publish before it.
+pub(super) fn qos(out: &mut Vec<u8>, prefetch: u16) {
+    method(out, 1, 60, 10, |p| {
+        p.extend_from_slice(&0u32.to_be_bytes());
+        p.extend_from_slice(&prefetch.to_be_bytes());
+        p.push(0);
+    });
+}
+
 pub(super) fn short(p: &mut Vec<u8>, s: &str) {
     let b = &s.as_bytes()[..s.len().min(255)];
     p.push(b.len() as u8);
@@ -395,11 +405,7 @@ impl Conn {
 
     pub(super) async fn qos(&mut self, prefetch: u16) -> io::Result<()> {
         let mut out = Vec::new();
-        method(&mut out, 1, 60, 10, |p| {
-            p.extend_from_slice(&0u32.to_be_bytes());
-            p.extend_from_slice(&prefetch.to_be_bytes());
-            p.push(0);
-        });
+        qos(&mut out, prefetch);
         self.call(&out, (60, 11)).await.map(drop)
     }
 
