@@ -145,7 +145,7 @@ fn publish_fast(args: &[u8]) -> Option<super::method::Publish> {
 
 /// A content header without `headers` (nor the reserved flag bit, nor a flags
 /// continuation), its short strings valid UTF-8 and nothing after its last property.
-fn header_fast(payload: &[u8]) -> Option<ContentHeader> {
+fn header_fast(payload: &[u8]) -> Option<Box<ContentHeader>> {
     struct Rd<'a>(&'a [u8]);
     impl<'a> Rd<'a> {
         fn take(&mut self, n: usize) -> Option<&'a [u8]> {
@@ -171,7 +171,13 @@ fn header_fast(payload: &[u8]) -> Option<ContentHeader> {
         return None;
     }
     let has = |bit: u16| flags & bit != 0;
-    let mut p = Properties::default();
+    // Filled in place: the properties are a few hundred bytes, not moved again.
+    let mut h = Box::new(ContentHeader {
+        class_id,
+        body_size,
+        properties: Properties::default(),
+    });
+    let p = &mut h.properties;
     if has(0x8000) {
         p.content_type = Some(r.short()?);
     }
@@ -214,15 +220,11 @@ fn header_fast(payload: &[u8]) -> Option<ContentHeader> {
     if !r.0.is_empty() {
         return None;
     }
-    Some(ContentHeader {
-        class_id,
-        body_size,
-        properties: p,
-    })
+    Some(h)
 }
 
 /// Decodes a content header frame's payload.
-pub(crate) fn decode_header(payload: &[u8]) -> Result<ContentHeader, DecodeError> {
+pub(crate) fn decode_header(payload: &[u8]) -> Result<Box<ContentHeader>, DecodeError> {
     let class_id = payload
         .get(0..2)
         .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
@@ -238,11 +240,11 @@ pub(crate) fn decode_header(payload: &[u8]) -> Result<ContentHeader, DecodeError
     }
     check_header_depth(payload).map_err(|t| fail(&t))?;
     match amq_protocol::frame::parsing::parse_content_header(payload) {
-        Ok(([], h)) => Ok(ContentHeader {
+        Ok(([], h)) => Ok(Box::new(ContentHeader {
             class_id: h.class_id,
             body_size: h.body_size,
             properties: properties_from_wire(&h.properties),
-        }),
+        })),
         _ => Err(fail("FRAME_ERROR - cannot decode content header")),
     }
 }

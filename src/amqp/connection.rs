@@ -8,7 +8,7 @@
 //! the way out. They share the connection's state and reach the broker only
 //! through its public handles.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -564,7 +564,7 @@ impl Conn {
                 };
                 let result = match step {
                     Step::Pending => Ok(()),
-                    Step::Complete(content) => self.publish(channel, *content),
+                    Step::Complete(content) => self.publish(channel, content),
                     Step::Method(Method::TxCommit) => self.tx_commit(channel).await,
                     Step::Method(m) => self.on_method(channel, m),
                 };

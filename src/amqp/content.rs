@@ -7,7 +7,7 @@
 //! UNEXPECTED_FRAME connection error. The body buffer grows with the bytes actually
 //! received, never with what a header announces.
 
-use super::method::{Method, Properties, Publish};
+use super::method::{ContentHeader, Method, Publish};
 use super::reader::Frame;
 
 /// RabbitMQ 3.10.8's default `max_message_size`: 128 MiB.
@@ -18,7 +18,9 @@ pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: u64 = crate::broker::DEFAULT_MAX_MESS
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Content {
     pub(crate) publish: Publish,
-    pub(crate) properties: Properties,
+    /// The header frame as read (its box kept: the properties are a few hundred bytes
+    /// and are moved out once, into the broker's message).
+    pub(crate) header: Box<ContentHeader>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -29,8 +31,8 @@ pub(crate) enum Step {
     Method(Method),
     /// Part of a message; nothing to do yet.
     Pending,
-    /// The last frame of a message (boxed: properties are large).
-    Complete(Box<Content>),
+    /// The last frame of a message.
+    Complete(Content),
 }
 
 /// A protocol violation found while assembling.
@@ -50,8 +52,7 @@ enum State {
     /// Invariant: `body.len() < body_size` and `body.capacity() <= body_size`.
     Body {
         publish: Publish,
-        properties: Box<Properties>,
-        body_size: u64,
+        header: Box<ContentHeader>,
         body: Vec<u8>,
     },
 }
@@ -119,7 +120,6 @@ impl ContentAssembler {
                 "expected method frame, got non method frame instead",
             )),
             (State::Header(publish), Frame::Header(_, header)) => {
-                let header = *header;
                 if header.class_id != 60 {
                     return Err(unexpected(&format!(
                         "expected content header for class 60, got class {}",
@@ -136,16 +136,15 @@ impl ContentAssembler {
                     });
                 }
                 if header.body_size == 0 {
-                    return Ok(Step::Complete(Box::new(Content {
+                    return Ok(Step::Complete(Content {
                         publish,
-                        properties: header.properties,
+                        header,
                         body: Vec::new(),
-                    })));
+                    }));
                 }
                 self.state = State::Body {
                     publish,
-                    properties: Box::new(header.properties),
-                    body_size: header.body_size,
+                    header,
                     body: Vec::new(),
                 };
                 Ok(Step::Pending)
@@ -156,12 +155,12 @@ impl ContentAssembler {
             (
                 State::Body {
                     publish,
-                    properties,
-                    body_size,
+                    header,
                     mut body,
                 },
                 Frame::Body(_, chunk),
             ) => {
+                let body_size = header.body_size;
                 let received = body.len() as u64 + chunk.len() as u64;
                 if received > body_size {
                     return Err(unexpected(&format!(
@@ -183,16 +182,15 @@ impl ContentAssembler {
                     body.extend_from_slice(&chunk);
                 }
                 if received == body_size {
-                    return Ok(Step::Complete(Box::new(Content {
+                    return Ok(Step::Complete(Content {
                         publish,
-                        properties: *properties,
+                        header,
                         body,
-                    })));
+                    }));
                 }
                 self.state = State::Body {
                     publish,
-                    properties,
-                    body_size,
+                    header,
                     body,
                 };
                 Ok(Step::Pending)
@@ -214,7 +212,7 @@ fn unreachable_heartbeat() -> Result<Step, ContentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::amqp::method::ContentHeader;
+    use crate::amqp::method::Properties;
 
     fn publish() -> Frame {
         Frame::Method(

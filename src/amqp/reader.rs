@@ -226,7 +226,7 @@ impl FrameReader {
         let payload = &pending[7..total - 1];
         let frame = match kind {
             FRAME_METHOD => Frame::Method(channel, codec::decode_method(payload)?),
-            FRAME_HEADER => Frame::Header(channel, Box::new(codec::decode_header(payload)?)),
+            FRAME_HEADER => Frame::Header(channel, codec::decode_header(payload)?),
             FRAME_BODY => Frame::Body(channel, payload.to_vec()),
             _ => Frame::Heartbeat(channel),
         };

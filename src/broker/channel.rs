@@ -481,7 +481,7 @@ impl Channel {
                     refused,
                     synced,
                 } => (refused == 0, queues, None, synced),
-                Routed::Unroutable(r) => (true, 0, r.map(|r| *r), None),
+                Routed::Unroutable(r) => (true, 0, r, None),
             };
             if ack && !s.confirm.load(Relaxed) {
                 return Ok(Published {

@@ -149,7 +149,7 @@ pub struct Published {
     /// How many queues the message reached (refusing queues included).
     pub queues: usize,
     /// The message itself, if it was mandatory and reached no queue.
-    pub returned: Option<Returned>,
+    pub returned: Option<Box<Returned>>,
     /// With a data directory, for a persistent message that reached a durable queue:
     /// the point its confirm waits for. The confirm ([`ack`](Self::ack)) may be sent
     /// only once it [is synced](super::SyncPoint::is_synced) (RabbitMQ's rule: a confirm

@@ -18,12 +18,12 @@ impl Conn {
                     mandatory,
                     immediate,
                 },
-            properties,
+            header,
             body,
         } = content;
         let ids = (60, 40);
         let message = Message {
-            properties,
+            properties: header.properties,
             body: body.into(),
         };
         let published = self
