@@ -6,6 +6,7 @@ every scenario runs on one server, then the other, back to back, in one invocati
         --ours amqp://guest:guest@127.0.0.1:5673/ --ours-pid PID \\
         --rabbit amqp://guest:guest@127.0.0.1:5672/ --rabbit-pid PID \\
         [--perf target/release/trackswitch] [--count 200000] [--quick] [--out docs/perf]
+    python3 docs/perf/compare.py --plot-only      # redraw the plot and the table
 
 Writes OUT/perf-report.json (every perf summary), OUT/perf-report.svg (msgs/s per
 scenario, ours vs RabbitMQ) and prints a Markdown table. The server pids give each
@@ -15,8 +16,9 @@ Scenarios (16-byte bodies; COUNT messages per producer; a window of 256 unconfir
 publishes where confirms are on):
   publish 1c / 4c         -x 1|4 -y 0                        publish only
   confirm 1c / 4c         -x 1|4 -y 0 -c 256                 publish with confirms
-  consume 1c / 4c         -x 1|4 -y 1|4 -c 256 --backlog     the queue filled first, then
-                                                             drained (consume + ack)
+  consume 1c / 4c         -x 1|4 -y 1|4 -c 256 --backlog     the queue filled first (COUNT
+                                                             messages in all), then drained
+                                                             (consume + ack)
   end-to-end 1c / 4c      -x 1|4 -y 1|4 -c 256               publish, deliver, ack at once
   latency 10k/s           -x 1 -y 1 -r 10000 -z 10           p50/p99 at a fixed rate
   topic 10k / 100k        -x 1 -y 1 -c 256 -t topic -b N     vs the direct end-to-end 1c
@@ -38,7 +40,10 @@ def scenarios(count, quick):
         ("confirm 1c", ["-x", "1", "-y", "0", "-c", "256", "-C", c], "send_rate"),
         ("confirm 4c", ["-x", "4", "-y", "0", "-c", "256", "-C", c], "send_rate"),
         ("consume 1c", ["-x", "1", "-y", "1", "-c", "256", "--backlog", "-C", c], "receive_rate"),
-        ("consume 4c", ["-x", "4", "-y", "4", "-c", "256", "--backlog", "-C", c], "receive_rate"),
+        # A quarter each: the same backlog as with one producer (four times it would
+        # pass trackswitch's default 1 GiB memory watermark and block the producers).
+        ("consume 4c", ["-x", "4", "-y", "4", "-c", "256", "--backlog", "-C", str(count // 4)],
+         "receive_rate"),
         ("end-to-end 1c", ["-x", "1", "-y", "1", "-c", "256", "-C", c], "receive_rate"),
         ("end-to-end 4c", ["-x", "4", "-y", "4", "-c", "256", "-C", c], "receive_rate"),
         ("latency 10k/s", ["-x", "1", "-y", "1", "-r", "10000", "-z", "3" if quick else "10"],
@@ -70,7 +75,7 @@ def fmt_us(v):
     return "-" if v is None else f"{v:.2f} us"
 
 
-def cpu(s, metric):
+def cpu(s):
     """The server CPU per message that matters for a scenario."""
     if s.get("backlog"):
         return s.get("server_cpu_us_per_delivery")
@@ -108,7 +113,8 @@ def svg(rows, path):
         if tick <= hi:
             x = scale(tick)
             out.append(f'<line x1="{x:.1f}" y1="55" x2="{x:.1f}" y2="{y}" stroke="#ccc"/>')
-            out.append(f'<text x="{x - 10:.1f}" y="{y + 14}">{tick:.0e}</text>')
+            label = {1e3: "1k", 1e4: "10k", 1e5: "100k", 1e6: "1M", 1e7: "10M"}[tick]
+            out.append(f'<text x="{x - 10:.1f}" y="{y + 14}">{label}</text>')
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
@@ -116,16 +122,25 @@ def svg(rows, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ours", required=True, help="trackswitch serve's amqp:// URL")
+    ap.add_argument("--ours", help="trackswitch serve's amqp:// URL")
     ap.add_argument("--ours-pid", type=int, help="trackswitch serve's pid (CPU per message)")
-    ap.add_argument("--rabbit", required=True, help="RabbitMQ's amqp:// URL")
+    ap.add_argument("--rabbit", help="RabbitMQ's amqp:// URL")
     ap.add_argument("--rabbit-pid", type=int, help="RabbitMQ's beam pid (CPU per message)")
     ap.add_argument("--perf", default="target/release/trackswitch", help="the trackswitch binary")
     ap.add_argument("--count", type=int, default=200000, help="messages per producer")
     ap.add_argument("--quick", action="store_true", help="shorter runs, no 100k-binding topic")
     ap.add_argument("--only", help="run only scenarios whose name contains this")
     ap.add_argument("--out", default="docs/perf", help="where the JSON and SVG go")
+    ap.add_argument("--plot-only", action="store_true",
+                    help="run nothing: redraw OUT/perf-report.svg and reprint the table from "
+                         "OUT/perf-report.json")
     a = ap.parse_args()
+    if a.plot_only:
+        with open(os.path.join(a.out, "perf-report.json")) as f:
+            report(json.load(f), a.out)
+        return
+    if not (a.ours and a.rabbit):
+        sys.exit("--ours and --rabbit are needed (or --plot-only)")
     if not os.path.exists(a.perf):
         sys.exit(f"{a.perf} is missing: cargo build --release first")
     results = []
@@ -141,14 +156,19 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "perf-report.json"), "w") as f:
         json.dump(results, f, indent=1)
+    report(results, a.out)
+
+
+def report(results, out):
+    """The plot and the Markdown table of a run's results."""
     svg([(r["scenario"], r["trackswitch"][r["metric"]], r["rabbitmq"][r["metric"]])
-         for r in results], os.path.join(a.out, "perf-report.svg"))
+         for r in results], os.path.join(out, "perf-report.svg"))
     print("| scenario | `trackswitch perf` flags | trackswitch msgs/s | RabbitMQ msgs/s | ratio "
           "| server CPU/msg, ours | RabbitMQ | CPU ratio | p50 / p99 ours | p50 / p99 RabbitMQ |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         o, b, m = r["trackswitch"], r["rabbitmq"], r["metric"]
-        co, cb = cpu(o, m), cpu(b, m)
+        co, cb = cpu(o), cpu(b)
         ratio = f"{cb / co:.1f}x" if co and cb else "-"
         lat = lambda s: ("-" if s.get("latency_p50_us") is None else
                          f"{s['latency_p50_us'] / 1000:.2f} / {s['latency_p99_us'] / 1000:.2f} ms")
