@@ -82,8 +82,23 @@ pub(crate) fn write_ack(
     out.push(FRAME_END);
 }
 
-/// Appends a content header frame (class 60) with `properties`.
+/// Appends a content header frame (class 60) with `properties`; on error `out` is as
+/// it was (no partial frame).
 pub(crate) fn write_header(
+    out: &mut Vec<u8>,
+    channel: u16,
+    body_size: u64,
+    p: &Properties,
+) -> Result<(), EncodeError> {
+    let len = out.len();
+    let r = header_frame(out, channel, body_size, p);
+    if r.is_err() {
+        out.truncate(len);
+    }
+    r
+}
+
+fn header_frame(
     out: &mut Vec<u8>,
     channel: u16,
     body_size: u64,
