@@ -20,6 +20,19 @@ struct Layer {
     types: &'static [&'static str],
 }
 
+/// What the queue and the consumer buffer sit below: the channel and its handles, the
+/// connection, the vhost, the broker.
+const ABOVE_THE_QUEUE: &[&str] = &[
+    "ChannelShared",
+    "Channel",
+    "ConnShared",
+    "Connection",
+    "VhostInner",
+    "Consumer",
+    "Delivery",
+    "Broker",
+];
+
 const LAYERS: &[Layer] = &[
     Layer {
         name: "topic (the trie)",
@@ -76,31 +89,13 @@ const LAYERS: &[Layer] = &[
         name: "broker queue (below the vhost and the channel)",
         files: &["broker/queue.rs", "broker/queue"],
         modules: &["channel", "connection", "vhost"],
-        types: &[
-            "ChannelShared",
-            "Channel",
-            "ConnShared",
-            "Connection",
-            "VhostInner",
-            "Consumer",
-            "Delivery",
-            "Broker",
-        ],
+        types: ABOVE_THE_QUEUE,
     },
     Layer {
         name: "broker consumer buffer (below the channel)",
         files: &["broker/consumer.rs"],
         modules: &["channel", "connection", "vhost"],
-        types: &[
-            "ChannelShared",
-            "Channel",
-            "ConnShared",
-            "Connection",
-            "VhostInner",
-            "Consumer",
-            "Delivery",
-            "Broker",
-        ],
+        types: ABOVE_THE_QUEUE,
     },
 ];
 
@@ -197,20 +192,25 @@ fn no_layer_names_a_higher_one() {
 fn the_check_sees_an_upward_reference() {
     // What the check would say of a queue file that reached into the vhost, or a
     // store file that named a queue through a grouped import.
-    let queue = &LAYERS[4];
-    let c = code("use super::vhost::VhostInner;\n// a comment naming Channel\n");
-    let hits: Vec<_> = idents(&c)
-        .into_iter()
-        .filter(|(id, p, _)| (*p && queue.modules.contains(id)) || queue.types.contains(id))
-        .map(|(id, _, _)| id)
-        .collect();
-    assert_eq!(hits, ["vhost", "VhostInner"]);
-    let store = &LAYERS[3];
-    let c = code("use super::super::{queue::Entry, message::Stored};\n");
-    let hits: Vec<_> = idents(&c)
-        .into_iter()
-        .filter(|(id, p, _)| (*p && store.modules.contains(id)) || store.types.contains(id))
-        .map(|(id, _, _)| id)
-        .collect();
-    assert_eq!(hits, ["queue"]);
+    let hits = |layer: &Layer, text: &str| -> Vec<String> {
+        idents(&code(text))
+            .into_iter()
+            .filter(|(id, p, _)| (*p && layer.modules.contains(id)) || layer.types.contains(id))
+            .map(|(id, _, _)| id.to_string())
+            .collect()
+    };
+    assert_eq!(
+        hits(
+            &LAYERS[4],
+            "use super::vhost::VhostInner;\n// a comment naming Channel\n"
+        ),
+        ["vhost", "VhostInner"]
+    );
+    assert_eq!(
+        hits(
+            &LAYERS[3],
+            "use super::super::{queue::Entry, message::Stored};\n"
+        ),
+        ["queue"]
+    );
 }

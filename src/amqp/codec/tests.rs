@@ -423,48 +423,7 @@ fn header_fast_path_agrees_with_the_general_decoder() {
     };
     // Every subset of the 13 simple properties.
     for mask in 0u32..(1 << 13) {
-        let pick = |i: u32| mask & (1 << i) != 0;
-        let mut p = Properties::default();
-        let f = &full;
-        if pick(0) {
-            p.content_type = f.content_type.clone();
-        }
-        if pick(1) {
-            p.content_encoding = f.content_encoding.clone();
-        }
-        if pick(2) {
-            p.delivery_mode = f.delivery_mode;
-        }
-        if pick(3) {
-            p.priority = f.priority;
-        }
-        if pick(4) {
-            p.correlation_id = f.correlation_id.clone();
-        }
-        if pick(5) {
-            p.reply_to = f.reply_to.clone();
-        }
-        if pick(6) {
-            p.expiration = f.expiration.clone();
-        }
-        if pick(7) {
-            p.message_id = f.message_id.clone();
-        }
-        if pick(8) {
-            p.timestamp = f.timestamp;
-        }
-        if pick(9) {
-            p.kind = f.kind.clone();
-        }
-        if pick(10) {
-            p.user_id = f.user_id.clone();
-        }
-        if pick(11) {
-            p.app_id = f.app_id.clone();
-        }
-        if pick(12) {
-            p.cluster_id = f.cluster_id.clone();
-        }
+        let p = subset(&full, mask);
         let mut out = Vec::new();
         write_content(&mut out, 1, &p, b"xyz", 131_072).unwrap();
         let payload = &out[7..7 + u32::from_be_bytes(out[3..7].try_into().unwrap()) as usize];
@@ -579,27 +538,33 @@ fn content_headers_are_the_bytes_amq_protocol_writes() {
     };
     // Every subset of the 14 properties.
     for mask in 0u32..(1 << 14) {
-        let pick = |i: u32| mask & (1 << i) != 0;
-        let f = &full;
-        let p = Properties {
-            content_type: f.content_type.clone().filter(|_| pick(0)),
-            content_encoding: f.content_encoding.clone().filter(|_| pick(1)),
-            delivery_mode: f.delivery_mode.filter(|_| pick(2)),
-            priority: f.priority.filter(|_| pick(3)),
-            correlation_id: f.correlation_id.clone().filter(|_| pick(4)),
-            reply_to: f.reply_to.clone().filter(|_| pick(5)),
-            expiration: f.expiration.clone().filter(|_| pick(6)),
-            message_id: f.message_id.clone().filter(|_| pick(7)),
-            timestamp: f.timestamp.filter(|_| pick(8)),
-            kind: f.kind.clone().filter(|_| pick(9)),
-            user_id: f.user_id.clone().filter(|_| pick(10)),
-            app_id: f.app_id.clone().filter(|_| pick(11)),
-            cluster_id: f.cluster_id.clone().filter(|_| pick(12)),
-            headers: f.headers.clone().filter(|_| pick(13)),
-        };
+        let p = subset(&full, mask);
         let (mut fast, mut want) = (Vec::new(), Vec::new());
         write_header(&mut fast, 9, 1 << 40, &p).unwrap();
         write_header_general(&mut want, 9, 1 << 40, &p).unwrap();
         assert_eq!(fast, want, "{mask:b}");
+    }
+}
+
+/// The properties of `full` whose bit is set in `mask` (bit i: the i-th property in
+/// wire order, headers last).
+fn subset(full: &Properties, mask: u32) -> Properties {
+    let pick = |i: u32| mask & (1 << i) != 0;
+    let f = full;
+    Properties {
+        content_type: f.content_type.clone().filter(|_| pick(0)),
+        content_encoding: f.content_encoding.clone().filter(|_| pick(1)),
+        delivery_mode: f.delivery_mode.filter(|_| pick(2)),
+        priority: f.priority.filter(|_| pick(3)),
+        correlation_id: f.correlation_id.clone().filter(|_| pick(4)),
+        reply_to: f.reply_to.clone().filter(|_| pick(5)),
+        expiration: f.expiration.clone().filter(|_| pick(6)),
+        message_id: f.message_id.clone().filter(|_| pick(7)),
+        timestamp: f.timestamp.filter(|_| pick(8)),
+        kind: f.kind.clone().filter(|_| pick(9)),
+        user_id: f.user_id.clone().filter(|_| pick(10)),
+        app_id: f.app_id.clone().filter(|_| pick(11)),
+        cluster_id: f.cluster_id.clone().filter(|_| pick(12)),
+        headers: f.headers.clone().filter(|_| pick(13)),
     }
 }
