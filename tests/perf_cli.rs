@@ -1,7 +1,8 @@
 //! `trackswitch perf` against `trackswitch serve` (on `127.0.0.1:0`): it moves the
 //! messages it is asked to and reports them, for each exchange type, with confirms,
-//! persistent and with many topic bindings; its `--help` documents every flag. Every
-//! run is bounded by its count (and perf's own limits).
+//! persistent and with many topic bindings; its `--help` documents every flag; the
+//! comparison script (`docs/perf/compare.py`, needs `python3` or `PYTHON`) runs and
+//! plots. Every run is bounded by its count (and perf's own limits).
 #![cfg(feature = "server")]
 
 use std::process::Command;
@@ -137,6 +138,71 @@ fn perf_backlog_measures_publish_and_consume_apart() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn compare_script_runs_both_servers_and_plots() {
+    // docs/perf/compare.py with two trackswitch servers in the places of "ours" and
+    // "rabbit": one short scenario, then --plot-only redraws from the JSON it wrote.
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let (a, a_addr) = serve(&[]);
+    let (b, b_addr) = serve(&[]);
+    let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("perf-compare");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/perf/compare.py");
+    let run = |extra: &[&str]| {
+        let out = Command::new(&python)
+            .arg(script)
+            .args(["--perf", env!("CARGO_BIN_EXE_trackswitch")])
+            .args(["--out", out_dir.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap_or_else(|e| panic!("run {python}: {e}"));
+        assert!(
+            out.status.success(),
+            "compare.py {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = run(&[
+        "--ours",
+        &format!("amqp://guest:guest@{a_addr}/"),
+        "--ours-pid",
+        &a.id().to_string(),
+        "--rabbit",
+        &format!("amqp://guest:guest@{b_addr}/"),
+        "--rabbit-pid",
+        &b.id().to_string(),
+        "--count",
+        "2000",
+        "--quick",
+        "--only",
+        "end-to-end 1c",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("perf-report.json")).unwrap()).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{json}");
+    for side in ["trackswitch", "rabbitmq"] {
+        assert_eq!(count(&rows[0][side], "received"), 2000, "{side}: {json}");
+    }
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.starts_with("| end-to-end 1c |"))
+            .count(),
+        1
+    );
+    let svg = std::fs::read_to_string(out_dir.join("perf-report.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("end-to-end 1c"),
+        "{svg}"
+    );
+    std::fs::remove_file(out_dir.join("perf-report.svg")).unwrap();
+    assert_eq!(run(&["--plot-only"]), table);
+    assert!(out_dir.join("perf-report.svg").exists());
+    let _ = std::fs::remove_dir_all(&out_dir);
 }
 
 #[test]
