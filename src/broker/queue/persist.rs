@@ -58,11 +58,17 @@ impl QueueCell {
             body: &e.msg.message.body,
         });
         e.loc = Some(loc);
-        if !e.paged && e.len > 0 && self.memory.load(Relaxed) > p.page_above {
+        self.page_out_if_over(p, e);
+        Some(point)
+    }
+
+    /// Drops the body of an entry whose record holds it from memory while memory is
+    /// over the paging threshold.
+    fn page_out_if_over(&self, p: &Persist, e: &mut Entry) {
+        if e.loc.is_some() && !e.paged && e.len > 0 && self.memory.load(Relaxed) > p.page_above {
             e.msg = Arc::new(e.msg.with_body(bytes::Bytes::new()));
             e.paged = true;
         }
-        Some(point)
     }
 
     /// Records a settlement of an entry in the store (nothing for an entry it does
@@ -101,11 +107,7 @@ impl QueueCell {
     /// memory is over the paging threshold.
     pub(super) fn page_out_again(&self, e: &mut Entry) {
         if let Some(p) = &self.persist {
-            if e.loc.is_some() && !e.paged && e.len > 0 && self.memory.load(Relaxed) > p.page_above
-            {
-                e.msg = Arc::new(e.msg.with_body(bytes::Bytes::new()));
-                e.paged = true;
-            }
+            self.page_out_if_over(p, e);
         }
     }
 
