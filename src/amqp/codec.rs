@@ -121,17 +121,33 @@ pub(crate) fn decode_method(payload: &[u8]) -> Result<Method, DecodeError> {
     Ok(method_from_wire(class))
 }
 
+/// A cursor over a payload for the fast paths: `None` on running short or on a short
+/// string that is not UTF-8, which sends the payload to the general path.
+struct Rd<'a>(&'a [u8]);
+
+impl<'a> Rd<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (a, b) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn short(&mut self) -> Option<&'a str> {
+        let n = usize::from(self.u8()?);
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+}
+
 /// `basic.publish`'s arguments (after class and method ids) when they are plain: the
 /// reserved ticket, two valid UTF-8 short strings and the two flag bits.
 fn publish_fast(args: &[u8]) -> Option<super::method::Publish> {
-    fn short(b: &[u8]) -> Option<(&str, &[u8])> {
-        let n = usize::from(*b.first()?);
-        let text = std::str::from_utf8(b.get(1..1 + n)?).ok()?;
-        Some((text, &b[1 + n..]))
-    }
-    let (exchange, rest) = short(args.get(2..)?)?;
-    let (routing_key, rest) = short(rest)?;
-    let [bits] = rest else { return None };
+    let mut r = Rd(args);
+    r.take(2)?; // ticket
+    let exchange = r.short()?;
+    let routing_key = r.short()?;
+    let [bits] = r.0 else { return None };
     if bits & !3 != 0 {
         return None;
     }
@@ -146,21 +162,6 @@ fn publish_fast(args: &[u8]) -> Option<super::method::Publish> {
 /// A content header without `headers` (nor the reserved flag bit, nor a flags
 /// continuation), its short strings valid UTF-8 and nothing after its last property.
 fn header_fast(payload: &[u8]) -> Option<Box<ContentHeader>> {
-    struct Rd<'a>(&'a [u8]);
-    impl<'a> Rd<'a> {
-        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-            let (a, b) = (self.0.get(..n)?, self.0.get(n..)?);
-            self.0 = b;
-            Some(a)
-        }
-        fn u8(&mut self) -> Option<u8> {
-            Some(self.take(1)?[0])
-        }
-        fn short(&mut self) -> Option<String> {
-            let n = usize::from(self.u8()?);
-            std::str::from_utf8(self.take(n)?).ok().map(str::to_owned)
-        }
-    }
     let mut r = Rd(payload);
     let class_id = u16::from_be_bytes(r.take(2)?.try_into().ok()?);
     r.take(2)?; // weight
@@ -179,10 +180,10 @@ fn header_fast(payload: &[u8]) -> Option<Box<ContentHeader>> {
     });
     let p = &mut h.properties;
     if has(0x8000) {
-        p.content_type = Some(r.short()?);
+        p.content_type = Some(r.short()?.to_owned());
     }
     if has(0x4000) {
-        p.content_encoding = Some(r.short()?);
+        p.content_encoding = Some(r.short()?.to_owned());
     }
     if has(0x1000) {
         p.delivery_mode = Some(r.u8()?);
@@ -191,31 +192,31 @@ fn header_fast(payload: &[u8]) -> Option<Box<ContentHeader>> {
         p.priority = Some(r.u8()?);
     }
     if has(0x0400) {
-        p.correlation_id = Some(r.short()?);
+        p.correlation_id = Some(r.short()?.to_owned());
     }
     if has(0x0200) {
-        p.reply_to = Some(r.short()?);
+        p.reply_to = Some(r.short()?.to_owned());
     }
     if has(0x0100) {
-        p.expiration = Some(r.short()?);
+        p.expiration = Some(r.short()?.to_owned());
     }
     if has(0x0080) {
-        p.message_id = Some(r.short()?);
+        p.message_id = Some(r.short()?.to_owned());
     }
     if has(0x0040) {
         p.timestamp = Some(u64::from_be_bytes(r.take(8)?.try_into().ok()?));
     }
     if has(0x0020) {
-        p.kind = Some(r.short()?);
+        p.kind = Some(r.short()?.to_owned());
     }
     if has(0x0010) {
-        p.user_id = Some(r.short()?);
+        p.user_id = Some(r.short()?.to_owned());
     }
     if has(0x0008) {
-        p.app_id = Some(r.short()?);
+        p.app_id = Some(r.short()?.to_owned());
     }
     if has(0x0004) {
-        p.cluster_id = Some(r.short()?);
+        p.cluster_id = Some(r.short()?.to_owned());
     }
     if !r.0.is_empty() {
         return None;

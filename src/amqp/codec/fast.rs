@@ -8,20 +8,13 @@
 use amq_protocol::frame::WriteContext;
 use amq_protocol::types::generation::gen_field_table;
 
+use super::values::truncated;
 use super::{EncodeError, FRAME_END, FRAME_HEADER, FRAME_METHOD, table_to_wire};
 use crate::amqp::method::Properties;
 
-/// `s` cut to at most 255 bytes at a character boundary (what `short` does).
-fn truncated(s: &str) -> &[u8] {
-    let mut end = s.len().min(255);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s.as_bytes()[..end]
-}
-
+/// A short string, truncated as [`short`](super::short) truncates it.
 fn put_short(out: &mut Vec<u8>, s: &str) {
-    let b = truncated(s);
+    let b = truncated(s).as_bytes();
     // At most 255 by `truncated`.
     out.push(b.len() as u8);
     out.extend_from_slice(b);

@@ -164,9 +164,14 @@ pub(super) fn properties_to_wire(p: &Properties) -> basic::AMQPProperties {
 
 /// A short string for the wire: `s` cut to at most 255 bytes at a character boundary.
 pub(crate) fn short(s: &str) -> ShortString {
+    ShortString::try_new(truncated(s)).unwrap_or_else(|_| ShortString::default())
+}
+
+/// `s` cut to at most 255 bytes at a character boundary: what a short string holds.
+pub(super) fn truncated(s: &str) -> &str {
     let mut end = s.len().min(255);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    ShortString::try_new(&s[..end]).unwrap_or_else(|_| ShortString::default())
+    &s[..end]
 }
