@@ -22,6 +22,7 @@ use std::time::Duration;
 
 mod amqp_common;
 
+use amqp_common::netns::{WAIT_FOR_PORTS, netns_switch};
 use amqp_common::python::python_with_clients;
 use amqp_common::serve;
 
@@ -105,35 +106,6 @@ fn pika_and_aiormq_over_tls() {
         "TLS scenarios failed:\n{out}"
     );
 }
-
-/// The switch of the tests that need a private network namespace (`unshare` from
-/// util-linux and user namespaces): `TRACKSWITCH_TEST_NETNS=1`. Off, the test says so in
-/// one line and does nothing; on, a missing `unshare` fails it.
-fn netns_switch(test: &str) -> bool {
-    let on = std::env::var("TRACKSWITCH_TEST_NETNS").is_ok_and(|v| v == "1");
-    if !on {
-        eprintln!(
-            "{test}: not run: set TRACKSWITCH_TEST_NETNS=1 (needs unshare and user namespaces)"
-        );
-    }
-    on
-}
-
-/// Waits (30 s at most) until each `HOST:PORT` argument accepts connections; prints
-/// `listening on HOST` for each. Run in the namespace scripts as `$WAIT`.
-const WAIT_FOR_PORTS: &str = "import socket, sys, time
-deadline = time.monotonic() + 30
-for addr in sys.argv[1:]:
-    host, port = addr.rsplit(':', 1)
-    while True:
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-            print('listening on', host)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)";
 
 /// Runs the shell `script` (with `args` as `$1`...) in a private network namespace of
 /// its own (`unshare --net --map-root-user`: its own loopback, nothing leaves it), in

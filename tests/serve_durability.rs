@@ -25,6 +25,7 @@ use trackswitch::broker::Broker;
 
 mod amqp_common;
 
+use amqp_common::netns::{WAIT_FOR_PORTS, netns_switch};
 use amqp_common::python::python_with_clients;
 use amqp_common::raw::*;
 use amqp_common::{s, serve, within};
@@ -443,18 +444,6 @@ fn c_s01_s02_kill_9_keeps_what_rabbitmq_keeps() {
     check_after_restart(&python, &dir, &state, "kill");
 }
 
-/// Whether the namespace tests run (they need `unshare` and user namespaces; CI sets
-/// the switch, and with it on a missing tool fails the test).
-fn namespace_switch(test: &str) -> bool {
-    let on = std::env::var("TRACKSWITCH_TEST_NETNS").is_ok_and(|v| v == "1");
-    if !on {
-        eprintln!(
-            "{test}: not run: set TRACKSWITCH_TEST_NETNS=1 (needs unshare and user namespaces)"
-        );
-    }
-    on
-}
-
 /// Publishes 4 KB persistent messages to the durable queue `full` with confirms, one
 /// at a time, printing `published ID` before and `confirmed ID` after each, until the
 /// connection fails or 4,000 went out.
@@ -494,7 +483,7 @@ while True:
 /// every confirmed message is there and none that was not published.
 #[test]
 fn c_s05_a_full_disk_never_confirms_unwritten_data() {
-    if !namespace_switch("c_s05_a_full_disk_never_confirms_unwritten_data") {
+    if !netns_switch("c_s05_a_full_disk_never_confirms_unwritten_data") {
         return;
     }
     let python = python_with_clients();
@@ -533,18 +522,6 @@ cat fill.out drain.out
 sed 's/^/server1: /' server1.log | tail -5
 sed 's/^/server2: /' server2.log | grep -i 'torn\|damage\|opened' || true
 "#;
-    let wait = r#"import socket, sys, time
-deadline = time.monotonic() + 30
-for addr in sys.argv[1:]:
-    host, port = addr.rsplit(':', 1)
-    while True:
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)"#;
     let out = Command::new("timeout")
         .args([
             "150",
@@ -558,7 +535,7 @@ for addr in sys.argv[1:]:
         ])
         .env("BIN", env!("CARGO_BIN_EXE_trackswitch"))
         .env("PY", &python)
-        .env("WAIT", wait)
+        .env("WAIT", WAIT_FOR_PORTS)
         .env("FILL", FILL_DISK)
         .env("DRAIN", DRAIN_FULL)
         .current_dir(&dir)

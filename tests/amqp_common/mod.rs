@@ -19,6 +19,7 @@ use tokio::time::timeout;
 use trackswitch::amqp::{ServerConfig, ShutdownHandle};
 use trackswitch::broker::Broker;
 
+pub(crate) mod netns;
 pub(crate) mod python;
 pub(crate) mod raw;
 #[cfg(feature = "tls")]
