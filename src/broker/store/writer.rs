@@ -198,10 +198,7 @@ impl Writer {
                     f.sync_data()?;
                 }
             }
-            if self.dir_dirty {
-                File::open(&dir)?.sync_all()?;
-                self.dir_dirty = false;
-            }
+            self.sync_dir_if_new_files()?;
             self.inner.syncs.fetch_add(1, Relaxed);
             self.inner.synced.fetch_max(b.ticket, Release);
         }
@@ -227,6 +224,12 @@ impl Writer {
         for f in self.files.values().chain(self.ack_files.values()) {
             f.sync_data()?;
         }
+        self.sync_dir_if_new_files()
+    }
+
+    /// Syncs the messages directory once new segment files are in it (their names
+    /// must survive a crash too).
+    fn sync_dir_if_new_files(&mut self) -> io::Result<()> {
         if self.dir_dirty {
             File::open(&self.inner.messages)?.sync_all()?;
             self.dir_dirty = false;
