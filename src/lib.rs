@@ -144,6 +144,8 @@ mod error;
 mod exact;
 mod field;
 mod headers;
+#[cfg(feature = "management")]
+pub mod management;
 #[cfg(feature = "reference")]
 pub mod reference;
 mod small;

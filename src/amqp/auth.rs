@@ -62,9 +62,35 @@ impl User {
     }
 }
 
+/// The user of the broker's store (the configured users are loaded into it) that
+/// `name` and `password` log in as from `peer` (`None`: no password to check, the
+/// TLS certificate spoke for the user), or why not, in RabbitMQ's words: a wrong
+/// password or an unknown user, and its `loopback_users` rule (held to loopback by
+/// name, whoever defines the user; an IPv4-mapped `::ffff:127.x` peer is loopback too).
+pub(crate) fn login(
+    broker: &Broker,
+    config: &ServerConfig,
+    name: &str,
+    password: Option<&str>,
+    peer: std::net::IpAddr,
+) -> Result<UserRecord, String> {
+    let user = broker
+        .user(name)
+        .filter(|u| password.is_none_or(|p| verify(u, p)));
+    match user {
+        None => Err(format!("user '{name}' - invalid credentials")),
+        Some(u)
+            if !peer.to_canonical().is_loopback() && config.loopback_users.contains(&u.name) =>
+        {
+            Err(format!("user '{name}' can only connect via localhost"))
+        }
+        Some(u) => Ok(u),
+    }
+}
+
 /// Whether `password` matches a user of the broker's store: its hash must be
 /// [`UserRecord::SHA256`] (the only algorithm verified here).
-pub(crate) fn verify(user: &UserRecord, password: &str) -> bool {
+fn verify(user: &UserRecord, password: &str) -> bool {
     user.hashing_algorithm == UserRecord::SHA256 && check_hash(&user.password_hash, password)
 }
 
@@ -134,16 +160,20 @@ pub(crate) fn check(broker: &Broker, config: &ServerConfig) -> io::Result<()> {
 }
 
 /// Loads `config` into `broker` (after [`check`]): its vhosts, its users (replacing
-/// the hash of a user of the same name; tags stay), their permissions (see
+/// the hash of a user of the same name, whose tags stay; a new one is tagged
+/// `administrator`), their permissions (see
 /// [`ServerConfig::permissions`]), and turns access control on.
 pub(crate) fn load(broker: &Broker, config: &ServerConfig) {
     for vhost in &config.vhosts {
         broker.add_vhost(vhost);
     }
     for u in &config.users {
-        let mut record = broker
-            .user(&u.name)
-            .unwrap_or_else(|| UserRecord::new(&u.name, ""));
+        // A new one is tagged `administrator`, as RabbitMQ's default user
+        // (`default_user_tags`): the configured users may use the management API.
+        let mut record = broker.user(&u.name).unwrap_or_else(|| UserRecord {
+            tags: vec!["administrator".into()],
+            ..UserRecord::new(&u.name, "")
+        });
         record.password_hash.clone_from(&u.password_hash);
         record.hashing_algorithm = UserRecord::SHA256.into();
         broker.add_user(record);

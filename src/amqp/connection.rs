@@ -134,6 +134,8 @@ enum Event {
 struct Conn {
     shared: Arc<Shared>,
     peer: SocketAddr,
+    /// The server's address the client connected to.
+    local: SocketAddr,
     /// `Some` on a TLS connection: what its client certificate says (EXTERNAL).
     tls: Option<PeerCert>,
     out: Outbox,
@@ -188,6 +190,8 @@ pub(crate) enum PeerCert {
 /// An accepted connection, before its AMQP handshake.
 pub(crate) struct Accepted {
     pub(crate) peer: SocketAddr,
+    /// The server's address the client connected to.
+    pub(crate) local: SocketAddr,
     /// When the AMQP handshake must be done by (accept + `handshake_timeout`; a TLS
     /// handshake spends part of it).
     pub(crate) deadline: Instant,
@@ -206,6 +210,7 @@ pub(crate) async fn serve(
 ) {
     let Accepted {
         peer,
+        local,
         deadline,
         tls,
     } = accepted;
@@ -213,6 +218,7 @@ pub(crate) async fn serve(
     let (out, writer) = Outbox::spawn(wr, limits.connection_buffer, limits.write_timeout);
     let mut conn = Conn {
         peer,
+        local,
         tls,
         out,
         pending: Vec::new(),

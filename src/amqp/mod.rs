@@ -63,7 +63,7 @@
 //!   certificate's subject common name (RabbitMQ's `ssl_cert_login_from =
 //!   common_name`; its default, the whole distinguished name, is not offered).
 
-mod auth;
+pub(crate) mod auth;
 mod codec;
 mod config;
 mod connection;
@@ -95,9 +95,9 @@ use crate::broker::Broker;
 
 /// What every connection task shares.
 #[derive(Debug)]
-struct Shared {
-    broker: Broker,
-    config: ServerConfig,
+pub(crate) struct Shared {
+    pub(crate) broker: Broker,
+    pub(crate) config: ServerConfig,
     /// Body bytes of half-received publishes on every connection.
     inflight: std::sync::atomic::AtomicU64,
 }
@@ -105,7 +105,7 @@ struct Shared {
 impl Shared {
     /// What the memory watermark is checked against: the broker's accounting plus
     /// unfinished publishes.
-    fn memory_in_use(&self) -> u64 {
+    pub(crate) fn memory_in_use(&self) -> u64 {
         self.broker.memory_used() + self.inflight.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
@@ -295,6 +295,18 @@ impl Server {
         ShutdownHandle(Arc::clone(&self.shutdown))
     }
 
+    /// What every connection shares, for the management listener.
+    #[cfg(feature = "management")]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Whether [`ShutdownHandle::shutdown`] was called, for the management listener.
+    #[cfg(feature = "management")]
+    pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// Accepts and serves connections until [`ShutdownHandle::shutdown`].
     ///
     /// # Errors
@@ -342,8 +354,9 @@ impl Server {
                         }
                         #[cfg(not(feature = "tls"))]
                         let _ = index; // only TLS listeners need to know which one
+                        let local = stream.local_addr().unwrap_or(peer);
                         let (rd, wr) = stream.into_split();
-                        let accepted = connection::Accepted { peer, deadline, tls: None };
+                        let accepted = connection::Accepted { peer, local, deadline, tls: None };
                         tasks.spawn(async move {
                             connection::serve(Box::new(rd), Box::new(wr), accepted, shared, rx).await;
                             drop(permit);

@@ -292,6 +292,7 @@ pub(super) async fn serve(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let local = stream.local_addr().unwrap_or(peer);
     let handshake = timeout_at(deadline, config.acceptor.accept(stream));
     let stream = tokio::select! {
         r = handshake => match r {
@@ -327,6 +328,7 @@ pub(super) async fn serve(
         Box::new(wr),
         connection::Accepted {
             peer,
+            local,
             deadline,
             tls: Some(cert),
         },

@@ -471,7 +471,13 @@ restarts and kill -9: vhosts, users, permissions, durable exchanges and queues,
 bindings between durable ends, and persistent messages (delivery_mode 2) in durable
 queues. A persistent message routed to a durable queue is confirmed (and tx.commit
 answered) only once it is synced to disk. Free disk under limits.disk_free_limit
-(50 MB) blocks publishers. --in-memory keeps nothing.";
+(50 MB) blocks publishers. --in-memory keeps nothing.
+
+Management: --management ADDR (default 127.0.0.1:15672, RabbitMQ's port) serves
+RabbitMQ's management HTTP API (/api/..., for rabbitmqadmin and API clients), a web
+UI at / and Prometheus metrics at /metrics and /metrics/per-object; HTTP basic auth
+with the server's users (tagged administrator, management or monitoring; guest from
+loopback only). --no-management turns it off.";
 
     /// `trackswitch serve`'s flags.
     #[derive(clap::Args)]
@@ -505,6 +511,15 @@ answered) only once it is synced to disk. Free disk under limits.disk_free_limit
         /// lives in memory only
         #[arg(long)]
         in_memory: bool,
+        /// Where the management HTTP API, web UI and Prometheus metrics listen
+        /// (RabbitMQ's management port)
+        #[cfg(feature = "management")]
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:15672")]
+        management: String,
+        /// No management listener
+        #[cfg(feature = "management")]
+        #[arg(long)]
+        no_management: bool,
         #[cfg(feature = "tls")]
         #[command(flatten)]
         tls: TlsArgs,
@@ -551,6 +566,10 @@ answered) only once it is synced to disk. Free disk under limits.disk_free_limit
             definitions,
             data_dir,
             in_memory,
+            #[cfg(feature = "management")]
+            management,
+            #[cfg(feature = "management")]
+            no_management,
             #[cfg(feature = "tls")]
             tls,
         } = args;
@@ -685,6 +704,19 @@ answered) only once it is synced to disk. Free disk under limits.disk_free_limit
                     .listen_tls(&listen_addrs("--tls-listen", &tls_listen)?[..], tls)
                     .await
                     .map_err(|e| Failure::input(format!("cannot listen on {tls_listen}: {e}")))?;
+            }
+            #[cfg(feature = "management")]
+            if !no_management {
+                let listener = trackswitch::management::Management::bind(&management[..], &server)
+                    .await
+                    .map_err(|e| {
+                        Failure::input(format!("cannot listen on {management} (--management): {e}"))
+                    })?;
+                tokio::spawn(async move {
+                    if let Err(e) = listener.run().await {
+                        tracing::error!(error = %e, "management listener failed");
+                    }
+                });
             }
             let stop = server.shutdown_handle();
             tokio::spawn(async move {

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
-use super::BrokerInner;
 use super::access::Who;
 use super::channel::{Channel, ChannelShared};
 use super::error::{BrokerError, CHANNEL_ERROR};
 use super::sync::lock;
 use super::vhost::VhostInner;
+use super::{BrokerInner, ConnectOptions};
 
 #[derive(Debug, Default)]
 struct ConnState {
@@ -30,12 +30,16 @@ pub(crate) struct ConnShared {
     pub(crate) vhost: Arc<VhostInner>,
     pub(crate) user: String,
     pub(crate) peer: Option<SocketAddr>,
-    pub(crate) client_name: Option<String>,
+    /// What it was opened with, for introspection (`vhost` and `user` are the fields
+    /// above; here they are empty).
+    pub(crate) details: ConnectOptions,
     pub(crate) connected_at: SystemTime,
     /// Whether permissions apply to it (false for the broker's own connections).
     checked: bool,
     state: Mutex<ConnState>,
     closed: AtomicBool,
+    /// Left out of introspection (the management API's own connections).
+    pub(crate) unlisted: AtomicBool,
 }
 
 impl fmt::Debug for ConnShared {
@@ -54,18 +58,18 @@ impl ConnShared {
         id: u64,
         broker: Arc<BrokerInner>,
         vhost: Arc<VhostInner>,
-        user: String,
-        peer: Option<SocketAddr>,
-        client_name: Option<String>,
+        mut details: ConnectOptions,
         checked: bool,
     ) -> Arc<ConnShared> {
+        let user = std::mem::take(&mut details.user);
+        details.vhost = String::new();
         Arc::new(ConnShared {
             id,
             broker,
             vhost,
             user,
-            peer,
-            client_name,
+            peer: details.peer,
+            details,
             connected_at: SystemTime::now(),
             checked,
             state: Mutex::new(ConnState {
@@ -73,6 +77,7 @@ impl ConnShared {
                 ..ConnState::default()
             }),
             closed: AtomicBool::new(false),
+            unlisted: AtomicBool::new(false),
         })
     }
 

@@ -61,6 +61,20 @@ pub struct ConnectionInfo {
     pub channels: usize,
     /// When it connected.
     pub connected_at: SystemTime,
+    /// The server's address it connected to, if known.
+    pub local: Option<SocketAddr>,
+    /// The client's properties (product, version, platform, capabilities, ...).
+    pub client_properties: FieldTable,
+    /// Over TLS.
+    pub tls: bool,
+    /// The authentication mechanism it logged in with (`"PLAIN"`; empty if none).
+    pub auth_mechanism: String,
+    /// The negotiated frame size limit (0: none).
+    pub frame_max: u32,
+    /// The negotiated channel limit (0: none).
+    pub channel_max: u16,
+    /// The negotiated heartbeat interval in seconds (0: none).
+    pub heartbeat: u16,
 }
 
 /// A channel, as [`Broker::channels`] lists it.
@@ -83,6 +97,8 @@ pub struct ChannelInfo {
     pub consumers: usize,
     /// In confirm mode.
     pub confirm: bool,
+    /// In transaction mode (`tx.select`).
+    pub transactional: bool,
 }
 
 /// An exchange, as [`Broker::exchanges`] lists it.
@@ -244,16 +260,23 @@ impl Broker {
 
     /// Open connections, by id.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
-        self.live_connections()
+        self.listed_connections()
             .into_iter()
             .map(|c| ConnectionInfo {
                 id: c.id,
                 vhost: c.vhost.name.clone(),
                 user: c.user.clone(),
                 peer: c.peer,
-                client_name: c.client_name.clone(),
+                client_name: c.details.client_name.clone(),
                 channels: c.channel_count(),
                 connected_at: c.connected_at,
+                local: c.details.local,
+                client_properties: c.details.client_properties.clone(),
+                tls: c.details.tls,
+                auth_mechanism: c.details.auth_mechanism.clone(),
+                frame_max: c.details.frame_max,
+                channel_max: c.details.channel_max,
+                heartbeat: c.details.heartbeat,
             })
             .collect()
     }
@@ -261,7 +284,7 @@ impl Broker {
     /// Open channels of every connection.
     pub fn channels(&self) -> Vec<ChannelInfo> {
         let mut out = Vec::new();
-        for c in self.live_connections() {
+        for c in self.listed_connections() {
             for ch in c.channels() {
                 let (prefetch, global, unacked, consumers, confirm) = ch.info();
                 out.push(ChannelInfo {
@@ -272,6 +295,7 @@ impl Broker {
                     unacked,
                     consumers: consumers.len(),
                     confirm,
+                    transactional: ch.in_tx(),
                 });
             }
         }
@@ -281,7 +305,7 @@ impl Broker {
     /// Consumers of every channel.
     pub fn consumers(&self) -> Vec<ConsumerInfo> {
         let mut out = Vec::new();
-        for c in self.live_connections() {
+        for c in self.listed_connections() {
             for ch in c.channels() {
                 for (con, queue) in ch.info().3 {
                     out.push(ConsumerInfo {
@@ -427,6 +451,13 @@ mod tests {
             client_name: None,
             channels: 1,
             connected_at: UNIX_EPOCH + Duration::new(1_700_000_000, 5),
+            local: Some("127.0.0.1:5672".parse().unwrap()),
+            client_properties: FieldTable::new(),
+            tls: false,
+            auth_mechanism: "PLAIN".into(),
+            frame_max: 131_072,
+            channel_max: 2047,
+            heartbeat: 60,
         });
         assert!(json.contains(r#""peer":"127.0.0.1:5672""#), "{json}");
         assert!(
@@ -443,6 +474,7 @@ mod tests {
             unacked: 2,
             consumers: 1,
             confirm: true,
+            transactional: false,
         });
         let json = round_trip(&ExchangeInfo {
             name: "logs".into(),

@@ -135,6 +135,8 @@ pub use connection::Connection;
 pub use consumer::{BUFFER_CAP, CancelReason, RecvError, RecvTimeoutError, TryRecvError};
 
 pub use definitions::{DefinitionsError, ImportReport};
+#[cfg(feature = "management")]
+pub(crate) use definitions::{table_from_json, table_to_json};
 pub use error::{BrokerError, Scope};
 pub use info::{
     BindingInfo, ChannelInfo, ConnectionInfo, ConsumerInfo, ExchangeInfo, QueueInfo, VhostInfo,
@@ -146,7 +148,7 @@ pub use options::{
 };
 pub use store::{Recovery, StoreError, StoreInfo, SyncPoint};
 
-use crate::TableOptions;
+use crate::{FieldTable, TableOptions};
 use access::Access;
 use clock::{ClockSource, Timer};
 use connection::ConnShared;
@@ -398,6 +400,21 @@ pub struct ConnectOptions {
     pub peer: Option<SocketAddr>,
     /// The client's connection name, for introspection.
     pub client_name: Option<String>,
+    /// The server's address the client connected to, for introspection.
+    pub local: Option<SocketAddr>,
+    /// What the client said of itself (AMQP `client-properties`: product, version,
+    /// platform, capabilities, ...), for introspection.
+    pub client_properties: FieldTable,
+    /// Over TLS, for introspection.
+    pub tls: bool,
+    /// The authentication mechanism it logged in with (`"PLAIN"`), for introspection.
+    pub auth_mechanism: String,
+    /// The negotiated frame size limit (0: none), for introspection.
+    pub frame_max: u32,
+    /// The negotiated channel limit (0: none), for introspection.
+    pub channel_max: u16,
+    /// The negotiated heartbeat interval in seconds (0: none), for introspection.
+    pub heartbeat: u16,
 }
 
 impl Default for ConnectOptions {
@@ -407,6 +424,13 @@ impl Default for ConnectOptions {
             user: "guest".into(),
             peer: None,
             client_name: None,
+            local: None,
+            client_properties: FieldTable::new(),
+            tls: false,
+            auth_mechanism: String::new(),
+            frame_max: 0,
+            channel_max: 0,
+            heartbeat: 0,
         }
     }
 }
@@ -484,6 +508,34 @@ impl Broker {
         true
     }
 
+    /// Closes the connection of that id (as [`ConnectionInfo::id`] lists it) with a
+    /// connection error, e.g. 320 CONNECTION_FORCED from an operator: its channels and
+    /// later calls report it, and a wire connection sends the client `connection.close`
+    /// with it (`reply_text` is the code's name and `text`: `CONNECTION_FORCED -
+    /// maintenance`). Returns false if no such connection is open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use trackswitch::broker::Broker;
+    ///
+    /// let broker = Broker::new();
+    /// let conn = broker.connect_default();
+    /// assert!(broker.close_connection(conn.id(), 320, "maintenance"));
+    /// let reason = conn.close_reason().unwrap();
+    /// assert_eq!(reason.reply_text(), "CONNECTION_FORCED - maintenance");
+    /// assert!(!broker.close_connection(conn.id(), 320, "again"));
+    /// ```
+    pub fn close_connection(&self, id: u64, reply_code: u16, text: &str) -> bool {
+        match self.listed_connections().into_iter().find(|c| c.id == id) {
+            Some(c) if !c.is_closed() => {
+                c.close_with(BrokerError::connection(reply_code, text));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The names of the virtual hosts, sorted.
     pub fn vhosts(&self) -> Vec<String> {
         read(&self.inner.vhosts).keys().cloned().collect()
@@ -502,7 +554,17 @@ impl Broker {
     /// vhost (`access to vhost 'x' refused for user 'u'`), RabbitMQ's texts in its
     /// order.
     pub fn connect(&self, options: ConnectOptions) -> Result<Connection, BrokerError> {
-        self.open_connection(options, true)
+        self.open_connection(options, true, false)
+    }
+
+    /// Opens a connection that permissions apply to but introspection does not list
+    /// (the management API's, which acts for its user).
+    #[cfg(feature = "management")]
+    pub(crate) fn connect_unlisted(
+        &self,
+        options: ConnectOptions,
+    ) -> Result<Connection, BrokerError> {
+        self.open_connection(options, true, true)
     }
 
     /// Opens a connection that permissions do not apply to (the broker's own, e.g. a
@@ -511,13 +573,14 @@ impl Broker {
         &self,
         options: ConnectOptions,
     ) -> Result<Connection, BrokerError> {
-        self.open_connection(options, false)
+        self.open_connection(options, false, false)
     }
 
     fn open_connection(
         &self,
         options: ConnectOptions,
         checked: bool,
+        unlisted: bool,
     ) -> Result<Connection, BrokerError> {
         let vhost = self.vhost(&options.vhost).ok_or_else(|| {
             BrokerError::connection(NOT_ALLOWED, format!("vhost {} not found", options.vhost))
@@ -532,15 +595,8 @@ impl Broker {
             ));
         }
         let id = self.inner.next_connection.fetch_add(1, Relaxed);
-        let shared = ConnShared::new(
-            id,
-            Arc::clone(&self.inner),
-            vhost,
-            options.user,
-            options.peer,
-            options.client_name,
-            checked,
-        );
+        let shared = ConnShared::new(id, Arc::clone(&self.inner), vhost, options, checked);
+        shared.unlisted.store(unlisted, Relaxed);
         lock(&self.inner.connections).insert(id, Arc::downgrade(&shared));
         Ok(Connection { shared })
     }
@@ -590,6 +646,13 @@ impl Broker {
                 .store
                 .as_ref()
                 .map_or(0, store::Store::pending_bytes)
+    }
+
+    /// The open connections introspection lists.
+    pub(crate) fn listed_connections(&self) -> Vec<Arc<ConnShared>> {
+        let mut all = self.live_connections();
+        all.retain(|c| !c.unlisted.load(Relaxed));
+        all
     }
 
     fn live_connections(&self) -> Vec<Arc<ConnShared>> {

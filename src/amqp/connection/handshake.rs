@@ -186,6 +186,13 @@ impl Conn {
             user: self.user.clone(),
             peer: Some(self.peer),
             client_name: connection_name,
+            local: Some(self.local),
+            client_properties,
+            tls: self.tls.is_some(),
+            auth_mechanism: mechanism,
+            frame_max: self.frame_max,
+            channel_max: self.channel_max,
+            heartbeat: self.heartbeat,
         };
         match self.shared.broker.connect(options) {
             Ok(c) => self.broker = Some(c),
@@ -259,30 +266,15 @@ impl Conn {
                 )));
             }
         };
-        // Against the broker's user store (the configured users are loaded into it).
-        let user = self
-            .shared
-            .broker
-            .user(&name)
-            .filter(|u| password.as_ref().is_none_or(|p| auth::verify(u, p)));
-        match user {
-            None => Err(refused(
-                &name,
-                format!("user '{name}' - invalid credentials"),
-            )),
-            // RabbitMQ's loopback_users: held to loopback by name, whoever defines the
-            // user (an IPv4-mapped ::ffff:127.x peer is loopback too).
-            Some(u)
-                if !self.peer.ip().to_canonical().is_loopback()
-                    && self.shared.config.loopback_users.contains(&u.name) =>
-            {
-                Err(refused(
-                    &name,
-                    format!("user '{name}' can only connect via localhost"),
-                ))
-            }
-            Some(u) => Ok(u.name.clone()),
-        }
+        auth::login(
+            &self.shared.broker,
+            &self.shared.config,
+            &name,
+            password.as_deref(),
+            self.peer.ip(),
+        )
+        .map(|u| u.name)
+        .map_err(|reason| refused(&name, reason))
     }
 }
 

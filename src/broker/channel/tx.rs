@@ -66,7 +66,7 @@ fn taken_vec(taken: Taken) -> Vec<Unacked> {
 impl ChannelShared {
     /// Whether the channel is transactional (`tx.select` was called): one atomic
     /// load, no lock, on the publish and ack paths.
-    pub(super) fn in_tx(&self) -> bool {
+    pub(crate) fn in_tx(&self) -> bool {
         self.tx.load(Relaxed)
     }
 

@@ -160,3 +160,23 @@ impl Serialize for Arguments {
         TableOut(&self.0).serialize(s)
     }
 }
+
+/// A field table as the JSON object RabbitMQ's management API and definitions write
+/// (see [`Arguments`]), for the management listener.
+#[cfg(feature = "management")]
+pub(crate) fn table_to_json(table: &FieldTable) -> serde_json::Value {
+    serde_json::to_value(TableOut(table)).unwrap_or_default()
+}
+
+/// A JSON object read as [`Arguments`] are (absent or `null`: empty), for the
+/// management listener; the error says what is wrong where.
+#[cfg(feature = "management")]
+pub(crate) fn table_from_json(value: &serde_json::Value) -> Result<FieldTable, String> {
+    use serde::Deserialize;
+    if value.is_null() {
+        return Ok(FieldTable::new());
+    }
+    Arguments::deserialize(value)
+        .map(|a| a.0)
+        .map_err(|e| e.to_string())
+}

@@ -23,6 +23,8 @@ use std::fmt;
 use super::{Broker, BrokerError};
 
 mod arguments;
+#[cfg(feature = "management")]
+pub(crate) use arguments::{table_from_json, table_to_json};
 mod export;
 mod format;
 mod plan;
