@@ -307,6 +307,11 @@ impl VhostInner {
                     ),
                 ))
             }
+            // RabbitMQ 3.10.8 names the vhost (compared over AMQP with pika).
+            Err(crate::DeleteError::InUse { name, .. }) => Err(BrokerError::channel(
+                PRECONDITION_FAILED,
+                format!("exchange '{name}' in vhost '{}' in use", self.name),
+            )),
             Err(e) => Err(self.err(e)),
         }
     }

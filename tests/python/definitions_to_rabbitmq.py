@@ -25,7 +25,7 @@ target is not touched otherwise; `--full` posts the export unchanged.
 user are deleted after the export and before the import.
 
 Against RabbitMQ (source = the shared node, target = a second node):
-  (cd /work/shared/tools/rabbit && RABBIT_PORT=5694 RABBIT_MANAGEMENT_PORT=15694 bash start.sh --fresh)
+  (cd ../shared/tools/rabbit && RABBIT_PORT=5694 RABBIT_MANAGEMENT_PORT=15694 bash start.sh --fresh)
   python3 tests/python/definitions_to_rabbitmq.py --source http://127.0.0.1:15680 \
       --source-amqp-url amqp://guest:guest@127.0.0.1:5672/ --target http://127.0.0.1:15694
   or with one node:  ... --source http://127.0.0.1:15680 --target http://127.0.0.1:15680 --same-node

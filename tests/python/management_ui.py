@@ -8,7 +8,7 @@ the UI files). An AMQP connection opened with pika must show up in the UI.
 
 Setup:  apt-get install -y chromium chromium-driver && pip install selenium pika
 Run:    python3 tests/python/management_ui.py --url http://127.0.0.1:15672/ \
-            --amqp-url amqp://guest:guest@127.0.0.1:5672/ --screenshot /tmp/queues.png
+            --amqp-url amqp://guest:guest@127.0.0.1:5672/ --screenshot queues.png
 
 Each step prints "ok: ..." or "FAIL: ..."; exit status 0 only if every step passed.
 The whole run is bounded (~3 minutes) and always deletes the queue it created.
