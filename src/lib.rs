@@ -129,6 +129,9 @@
 //! - `tls` (default, implies `server`): TLS (`amqps`) listeners, `amqp::TlsConfig` and
 //!   `trackswitch serve --tls-listen`, with client certificates and EXTERNAL (adds
 //!   `rustls` with the ring provider and `tokio-rustls`; no OpenSSL).
+//! - `management` (default, implies `server`): [`management`], RabbitMQ's management
+//!   HTTP API, a web UI and Prometheus metrics for a running server, and `trackswitch
+//!   serve --management` (adds `axum`).
 //!
 //! With `default-features = false` the crate depends on std and `hashbrown` only.
 

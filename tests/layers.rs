@@ -1,5 +1,5 @@
 //! The layers of the crate, checked: data flows one way, topic -> table -> broker (and
-//! its store) -> amqp -> bin, and inside the broker vhost -> queue -> consumer buffer,
+//! its store) -> amqp -> management -> bin, and inside the broker vhost -> queue -> consumer buffer,
 //! with the store below the queue. A lower layer never names a higher one.
 //!
 //! The check reads the sources: in each file of a layer (its `#[cfg(test)]` module and
@@ -37,7 +37,7 @@ const LAYERS: &[Layer] = &[
     Layer {
         name: "topic (the trie)",
         files: &["topic"],
-        modules: &["table", "broker", "amqp"],
+        modules: &["table", "broker", "amqp", "management"],
         types: &["RoutingTable", "Broker"],
     },
     Layer {
@@ -54,14 +54,14 @@ const LAYERS: &[Layer] = &[
             "error.rs",
             "reference.rs",
         ],
-        modules: &["broker", "amqp"],
+        modules: &["broker", "amqp", "management"],
         types: &["Broker"],
     },
     Layer {
         name: "broker",
         files: &["broker"],
-        modules: &["amqp"],
-        types: &["Server"],
+        modules: &["amqp", "management"],
+        types: &["Server", "Management"],
     },
     Layer {
         name: "broker store (below the queue)",
@@ -96,6 +96,12 @@ const LAYERS: &[Layer] = &[
         files: &["broker/consumer.rs"],
         modules: &["channel", "connection", "vhost"],
         types: ABOVE_THE_QUEUE,
+    },
+    Layer {
+        name: "amqp (the wire server)",
+        files: &["amqp"],
+        modules: &["management"],
+        types: &["Management"],
     },
 ];
 

@@ -54,8 +54,10 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-/// Per-queue gauges: (name, help, value).
-const QUEUE_GAUGES: [(&str, &str, fn(&QueueInfo) -> u64); 5] = [
+/// A per-queue gauge: its name, help text and value.
+type QueueGauge = (&'static str, &'static str, fn(&QueueInfo) -> u64);
+
+const QUEUE_GAUGES: [QueueGauge; 5] = [
     (
         "rabbitmq_queue_messages_ready",
         "Messages ready to be delivered to consumers",
