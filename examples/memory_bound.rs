@@ -107,6 +107,8 @@ impl Server {
                 "--in-memory",
                 "--listen",
                 "127.0.0.1:0",
+                "--management",
+                "127.0.0.1:0",
                 "--config",
             ])
             .arg(&config)

@@ -687,7 +687,14 @@ fn serve_tls_flags_are_checked_before_anything_starts() {
     ];
     for (args, needle) in cases {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_trackswitch"))
-            .args(["serve", "--in-memory", "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--in-memory",
+                "--listen",
+                "127.0.0.1:0",
+                "--management",
+                "127.0.0.1:0",
+            ])
             .args(args)
             .output()
             .expect("run trackswitch");

@@ -203,7 +203,13 @@ async fn c_s03_kill_9_loses_no_confirmed_message_and_invents_none() {
 fn start_logged(cwd: &Path, args: &[&str]) -> (amqp_common::ServeProcess, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trackswitch"))
         .current_dir(cwd)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--management",
+            "127.0.0.1:0",
+        ])
         .args(args)
         .env("TRACKSWITCH_LOG", "info")
         .stderr(Stdio::piped())
@@ -246,7 +252,13 @@ fn the_default_data_directory_is_made_in_the_working_directory_and_logged() {
     // A second server on the same directory refuses to start, and says why.
     let out = Command::new(env!("CARGO_BIN_EXE_trackswitch"))
         .current_dir(&cwd)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--management",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

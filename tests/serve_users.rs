@@ -74,6 +74,8 @@ async fn bad_user_flag_is_a_usage_error() {
             "--in-memory",
             "--listen",
             "127.0.0.1:0",
+            "--management",
+            "127.0.0.1:0",
             "--user",
             "nopassword",
         ])
@@ -94,7 +96,14 @@ async fn bad_user_flag_is_a_usage_error() {
 async fn localhost_binds_both_loopback_addresses() {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trackswitch"))
-        .args(["serve", "--in-memory", "--listen", "localhost:0"])
+        .args([
+            "serve",
+            "--in-memory",
+            "--listen",
+            "localhost:0",
+            "--management",
+            "127.0.0.1:0",
+        ])
         .env("TRACKSWITCH_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -312,7 +321,14 @@ async fn definitions_bring_users_and_permissions() {
 fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
     use std::io::Read;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trackswitch"))
-        .args(["serve", "--in-memory", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--in-memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--management",
+            "127.0.0.1:0",
+        ])
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -585,19 +585,35 @@ fn exchange_values(app: &App, vhost: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The objects `values` makes of one vhost (checked first) or of every vhost the
+/// user sees, as the query asks for them; made on a blocking thread.
+async fn listing(
+    app: Arc<App>,
+    who: Authed,
+    vhost: Option<String>,
+    p: Params,
+    values: fn(&App, &str) -> Vec<Value>,
+) -> ApiResult<Response> {
+    let vhosts = match vhost {
+        Some(v) => {
+            check_vhost(&app, &who, &v)?;
+            vec![v]
+        }
+        None => visible_vhosts(&app, &who),
+    };
+    blocking(move || {
+        let items = vhosts.iter().flat_map(|v| values(&app, v)).collect();
+        query::list(items, &p).map(|v| json(&v))
+    })
+    .await?
+}
+
 pub(super) async fn exchanges(
     State(app): AppState,
     who: Authed,
     Query(p): Q,
 ) -> ApiResult<Response> {
-    blocking(move || {
-        let items = visible_vhosts(&app, &who)
-            .iter()
-            .flat_map(|v| exchange_values(&app, v))
-            .collect();
-        query::list(items, &p).map(|v| json(&v))
-    })
-    .await?
+    listing(app, who, None, p, exchange_values).await
 }
 
 pub(super) async fn vhost_exchanges(
@@ -606,8 +622,7 @@ pub(super) async fn vhost_exchanges(
     Path(vhost): Path<String>,
     Query(p): Q,
 ) -> ApiResult<Response> {
-    check_vhost(&app, &who, &vhost)?;
-    blocking(move || query::list(exchange_values(&app, &vhost), &p).map(|v| json(&v))).await?
+    listing(app, who, Some(vhost), p, exchange_values).await
 }
 
 fn find_exchange(app: &App, vhost: &str, name: &str) -> ApiResult<Value> {
@@ -791,14 +806,7 @@ fn queue_values(app: &App, vhost: &str) -> Vec<Value> {
 }
 
 pub(super) async fn queues(State(app): AppState, who: Authed, Query(p): Q) -> ApiResult<Response> {
-    blocking(move || {
-        let items = visible_vhosts(&app, &who)
-            .iter()
-            .flat_map(|v| queue_values(&app, v))
-            .collect();
-        query::list(items, &p).map(|v| json(&v))
-    })
-    .await?
+    listing(app, who, None, p, queue_values).await
 }
 
 pub(super) async fn vhost_queues(
@@ -807,8 +815,7 @@ pub(super) async fn vhost_queues(
     Path(vhost): Path<String>,
     Query(p): Q,
 ) -> ApiResult<Response> {
-    check_vhost(&app, &who, &vhost)?;
-    blocking(move || query::list(queue_values(&app, &vhost), &p).map(|v| json(&v))).await?
+    listing(app, who, Some(vhost), p, queue_values).await
 }
 
 fn find_queue(app: &App, vhost: &str, name: &str) -> ApiResult<Value> {
@@ -996,19 +1003,11 @@ pub(super) async fn queue_get(
 pub(super) async fn bindings(
     State(app): AppState,
     who: Authed,
-    Query(p): Q,
+    Query(mut p): Q,
 ) -> ApiResult<Response> {
-    blocking(move || {
-        let items = visible_vhosts(&app, &who)
-            .iter()
-            .flat_map(|v| binding_values(&app, v))
-            .collect();
-        // Bindings are never paginated (RabbitMQ ignores `page` here).
-        let mut p = p;
-        p.remove("page");
-        query::list(items, &p).map(|v| json(&v))
-    })
-    .await?
+    // Bindings are never paginated (RabbitMQ ignores `page` here).
+    p.remove("page");
+    listing(app, who, None, p, binding_values).await
 }
 
 pub(super) async fn vhost_bindings(

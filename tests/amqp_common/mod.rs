@@ -196,7 +196,13 @@ fn spawn_serve(
         &["--in-memory"]
     };
     let mut child = Command::new(env!("CARGO_BIN_EXE_trackswitch"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--management",
+            "127.0.0.1:0",
+        ])
         .args(in_memory)
         .args(args)
         .envs(env.iter().copied())
