@@ -122,6 +122,8 @@
 //!   give its format (adds `serde`).
 //! - `cli` (default): the `trackswitch` binary (`trackswitch match`; adds `serde_json`,
 //!   enables `serde`).
+//! - `shared` (default): [`SharedRoutingTable`], routing from any number of threads
+//!   without a lock while a writer changes the table (adds `arc-swap`).
 //! - `broker` (default): the in-process broker, [`broker`](mod@broker) (adds `bytes`,
 //!   `futures-core`, `serde_json` and `serde_path_to_error`; enables `serde`).
 //! - `server` (default): the AMQP 0-9-1 server, `amqp::Server`, and
@@ -173,6 +175,8 @@ pub use table::{
     Binding, Destination, ExchangeId, ExchangeInfo, ExchangeKind, ExchangeOptions, MAX_NAME_LEN,
     QueueId, RouteResult, RoutingTable, TableOptions,
 };
+#[cfg(feature = "shared")]
+pub use table::{SharedRoutingTable, TableSnapshot};
 
 /// The README's examples, run as doctests.
 #[cfg(doctest)]

@@ -39,7 +39,7 @@ pub(crate) struct ConnShared {
     state: Mutex<ConnState>,
     closed: AtomicBool,
     /// Left out of introspection (the management API's own connections).
-    pub(crate) unlisted: AtomicBool,
+    pub(crate) unlisted: bool,
 }
 
 impl fmt::Debug for ConnShared {
@@ -60,6 +60,7 @@ impl ConnShared {
         vhost: Arc<VhostInner>,
         mut details: ConnectOptions,
         checked: bool,
+        unlisted: bool,
     ) -> Arc<ConnShared> {
         let user = std::mem::take(&mut details.user);
         details.vhost = String::new();
@@ -77,7 +78,7 @@ impl ConnShared {
                 ..ConnState::default()
             }),
             closed: AtomicBool::new(false),
-            unlisted: AtomicBool::new(false),
+            unlisted,
         })
     }
 

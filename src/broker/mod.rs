@@ -595,8 +595,14 @@ impl Broker {
             ));
         }
         let id = self.inner.next_connection.fetch_add(1, Relaxed);
-        let shared = ConnShared::new(id, Arc::clone(&self.inner), vhost, options, checked);
-        shared.unlisted.store(unlisted, Relaxed);
+        let shared = ConnShared::new(
+            id,
+            Arc::clone(&self.inner),
+            vhost,
+            options,
+            checked,
+            unlisted,
+        );
         lock(&self.inner.connections).insert(id, Arc::downgrade(&shared));
         Ok(Connection { shared })
     }
@@ -649,9 +655,9 @@ impl Broker {
     }
 
     /// The open connections introspection lists.
-    pub(crate) fn listed_connections(&self) -> Vec<Arc<ConnShared>> {
+    fn listed_connections(&self) -> Vec<Arc<ConnShared>> {
         let mut all = self.live_connections();
-        all.retain(|c| !c.unlisted.load(Relaxed));
+        all.retain(|c| !c.unlisted);
         all
     }
 

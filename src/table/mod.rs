@@ -25,6 +25,8 @@ mod check;
 mod route;
 #[cfg(all(test, feature = "serde"))]
 mod serde_tests;
+#[cfg(feature = "shared")]
+mod shared;
 mod store;
 mod types;
 
@@ -44,6 +46,8 @@ use store::{
 };
 
 pub use route::RouteResult;
+#[cfg(feature = "shared")]
+pub use shared::{SharedRoutingTable, TableSnapshot};
 pub use types::{
     Binding, Destination, ExchangeId, ExchangeInfo, ExchangeKind, ExchangeOptions, MAX_NAME_LEN,
     QueueId, TableOptions,
