@@ -10,7 +10,18 @@
 //! [`NaiveTable`] scans every binding with [`matches()`]: the O(bindings) design many
 //! brokers use, and the baseline of the benchmarks.
 //!
+//! The other dialects have their own matchers, written from their specifications:
+//! [`mqtt_matches`] (MQTT 3.1.1 / 5 section 4.7) and [`nats_matches`] (NATS subjects),
+//! with the validity checks they imply.
+//!
 //! Needs the `reference` feature (on by default).
+
+mod dialects;
+
+pub use dialects::{
+    mqtt_filter_is_valid, mqtt_matches, mqtt_topic_name_is_valid, nats_literal_is_valid,
+    nats_matches, nats_subject_is_valid,
+};
 
 use regex::bytes::Regex;
 

@@ -29,12 +29,7 @@ impl<'a> Word<'a> {
 /// Splits a key or pattern into words: the empty string is zero words, anything else
 /// is split on every `.` (so `a..b` is three words and `.` is two empty words).
 pub(crate) fn split(bytes: &[u8]) -> impl Iterator<Item = &[u8]> + Clone + '_ {
-    let mut words = bytes.split(|&b| b == b'.');
-    if bytes.is_empty() {
-        // `split` yields one empty slice for an empty input; we want none.
-        words.next();
-    }
-    words
+    super::dialect::split_on(b'.', bytes)
 }
 
 /// The classified words of pattern bytes.

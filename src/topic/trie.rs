@@ -28,6 +28,13 @@
 //! O(words x live nodes) probes, however many `#` the patterns hold: never exponential.
 //! At the end, the live nodes that end a pattern are the matches, each once.
 //!
+//! Dialects ([`Dialect`]) change only the edges a pattern spells and a check made once
+//! per key: an MQTT filter's `+` and `#` are the `*` and `#` edges (its `#` is always a
+//! sink), a NATS subject's `>` is a `*` edge then a `#` edge; MQTT keys starting with `$`
+//! skip the root's wildcard edges, and keys that are not valid topic names or subjects
+//! match nothing. The AMQP walk is the same code as before dialects: its checks are
+//! constants.
+//!
 //! Removal walks the pattern's path and prunes every node left with no pattern, no
 //! child and no wildcard slot, so churn leaks nothing.
 
@@ -36,7 +43,8 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::pattern::{Pattern, Word, is_exact, split, words};
+use super::dialect::{Amqp, Dialect, split_on};
+use super::pattern::Word;
 use crate::exact::ExactMap;
 use crate::small::SmallBytes;
 
@@ -51,14 +59,14 @@ const UNBOUNDED: u32 = u32::MAX;
 
 /// A pattern and the values bound to it.
 #[derive(Debug, Clone)]
-struct Terminal<V> {
-    pattern: Pattern,
+struct Terminal<V, P> {
+    pattern: P,
     /// Never empty; distinct.
     values: Vec<V>,
 }
 
 #[derive(Debug, Clone)]
-struct Node<V> {
+struct Node<V, P> {
     /// Literal word -> child index; hashed with the trie's hasher over the word bytes.
     /// Never holds the words `*` or `#`.
     children: HashTable<(SmallBytes, u32)>,
@@ -78,10 +86,10 @@ struct Node<V> {
     /// `UNBOUNDED` when a `#` may lie below. Raised on insert, never lowered on remove.
     max_rest: u32,
     /// The pattern ending here, if any; its path from the root spells it.
-    terminal: Option<Box<Terminal<V>>>,
+    terminal: Option<Box<Terminal<V, P>>>,
 }
 
-impl<V> Node<V> {
+impl<V, P> Node<V, P> {
     fn new(parent: u32, absorbs: bool) -> Self {
         Node {
             children: HashTable::new(),
@@ -141,6 +149,11 @@ thread_local! {
 /// once (a value bound under two matching patterns appears twice: de-duplicating
 /// destinations is the caller's choice, see [`DestSet`](crate::DestSet)).
 ///
+/// The syntax is the dialect `D`: [`Amqp`] by default ([`Pattern`](super::Pattern)s),
+/// or [`Mqtt`](super::Mqtt) ([`MqttFilter`](super::MqttFilter)s) and
+/// [`Nats`](super::Nats) ([`NatsSubject`](super::NatsSubject)s) through
+/// [`with_dialect`](TopicTrie::with_dialect).
+///
 /// # Examples
 ///
 /// ```
@@ -163,24 +176,26 @@ thread_local! {
 /// # Ok::<(), trackswitch::PatternError>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct TopicTrie<V, S = DefaultHashBuilder> {
+pub struct TopicTrie<V, S = DefaultHashBuilder, D: Dialect = Amqp> {
     /// Patterns with no wildcard word, keyed by their bytes. Its hasher also hashes
     /// literal words for every node's `children`.
-    exact: ExactMap<Pattern, V, S>,
+    exact: ExactMap<D::Pattern, V, S>,
     /// The wildcard trie; `nodes[ROOT]` always exists. A node is either reachable from
     /// the root (and then non-empty unless it is the root) or on `free`.
-    nodes: Vec<Node<V>>,
+    nodes: Vec<Node<V, D::Pattern>>,
     /// Indices of unused nodes, reused before the arena grows.
     free: Vec<u32>,
     /// Number of (pattern, value) pairs in the trie (not counting `exact`).
     wild_len: usize,
     /// Free-list length at which the next tail compaction is tried.
     compact_at: usize,
+    /// The dialect (a zero-sized type: its rules are resolved at compile time).
+    dialect: D,
 }
 
-impl<V, S: Default> Default for TopicTrie<V, S> {
+impl<V, S: Default, D: Dialect> Default for TopicTrie<V, S, D> {
     fn default() -> Self {
-        TopicTrie::with_hasher(S::default())
+        TopicTrie::with_dialect_and_hasher(D::default(), S::default())
     }
 }
 
@@ -205,13 +220,44 @@ impl<V, S> TopicTrie<V, S> {
     /// # Ok::<(), trackswitch::PatternError>(())
     /// ```
     pub fn with_hasher(hasher: S) -> Self {
+        TopicTrie::with_dialect_and_hasher(Amqp, hasher)
+    }
+}
+
+impl<V, D: Dialect> TopicTrie<V, DefaultHashBuilder, D> {
+    /// An empty trie speaking `dialect`: [`Amqp`] (what [`new`](TopicTrie::new)
+    /// makes), [`Mqtt`](super::Mqtt) or [`Nats`](super::Nats).
+    ///
+    /// ```
+    /// use trackswitch::topic::{Nats, NatsSubject, TopicTrie};
+    ///
+    /// let mut trie = TopicTrie::with_dialect(Nats);
+    /// trie.insert(&NatsSubject::new("*.bar.>")?, 1);
+    /// assert_eq!(trie.route("foo.bar.baz"), [1]);
+    /// assert!(trie.route("foo.bar").is_empty());
+    /// # Ok::<(), trackswitch::topic::NatsSubjectError>(())
+    /// ```
+    pub fn with_dialect(dialect: D) -> Self {
+        TopicTrie::with_dialect_and_hasher(dialect, DefaultHashBuilder::default())
+    }
+}
+
+impl<V, S, D: Dialect> TopicTrie<V, S, D> {
+    /// An empty trie speaking `dialect` and hashing words with `hasher`.
+    pub fn with_dialect_and_hasher(dialect: D, hasher: S) -> Self {
         TopicTrie {
             exact: ExactMap::with_hasher(hasher),
             nodes: vec![Node::new(NONE, false)],
             free: Vec::new(),
             wild_len: 0,
             compact_at: COMPACT_MIN,
+            dialect,
         }
+    }
+
+    /// The trie's dialect.
+    pub fn dialect(&self) -> D {
+        self.dialect
     }
 
     /// The trie's hasher.
@@ -220,7 +266,7 @@ impl<V, S> TopicTrie<V, S> {
     }
 }
 
-impl<V, S: BuildHasher> TopicTrie<V, S> {
+impl<V, S: BuildHasher, D: Dialect> TopicTrie<V, S, D> {
     /// Number of (pattern, value) pairs.
     pub fn len(&self) -> usize {
         self.exact.len() + self.wild_len
@@ -301,11 +347,11 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
 
     /// Binds `value` to `pattern`. Returns false (changing nothing) if that pair is
     /// already present. Costs O(words of the pattern).
-    pub fn insert(&mut self, pattern: &Pattern, value: V) -> bool
+    pub fn insert(&mut self, pattern: &D::Pattern, value: V) -> bool
     where
         V: PartialEq,
     {
-        self.insert_bytes(pattern.as_bytes(), value)
+        self.insert_bytes(pattern.as_ref(), value)
     }
 
     /// [`insert`](Self::insert) for pattern bytes the caller has checked; stores a copy
@@ -314,12 +360,12 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
     where
         V: PartialEq,
     {
-        if is_exact(pattern) {
+        if D::is_exact(pattern) {
             return self
                 .exact
-                .insert(pattern, || Pattern::from_checked(pattern), value);
+                .insert(pattern, || D::from_checked(pattern), value);
         }
-        let words: Vec<Word<'_>> = words(pattern).collect();
+        let words: Vec<Word<'_>> = D::edges(pattern).collect();
         // rest[d]: (fewest, most) key words a pattern at the node of depth d still takes.
         let mut rest = vec![(0u32, 0u32); words.len() + 1];
         for d in (0..words.len()).rev() {
@@ -351,7 +397,7 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
             }
             None => {
                 n.terminal = Some(Box::new(Terminal {
-                    pattern: Pattern::from_checked(pattern),
+                    pattern: D::from_checked(pattern),
                     values: vec![value],
                 }));
             }
@@ -369,11 +415,11 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
 
     /// Unbinds `value` from `pattern`. Returns whether the pair was present. Nodes left
     /// empty are pruned. Costs O(words of the pattern).
-    pub fn remove(&mut self, pattern: &Pattern, value: &V) -> bool
+    pub fn remove(&mut self, pattern: &D::Pattern, value: &V) -> bool
     where
         V: PartialEq,
     {
-        self.remove_bytes(pattern.as_bytes(), value)
+        self.remove_bytes(pattern.as_ref(), value)
     }
 
     /// [`remove`](Self::remove) for pattern bytes.
@@ -381,11 +427,11 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
     where
         V: PartialEq,
     {
-        if is_exact(pattern) {
+        if D::is_exact(pattern) {
             return self.exact.remove(pattern, value);
         }
         let mut node = ROOT;
-        for word in words(pattern) {
+        for word in D::edges(pattern) {
             match self.child(node, word) {
                 Some(c) => node = c,
                 None => return false,
@@ -410,7 +456,7 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
     /// Frees `node` and its ancestors while they are empty, walking `pattern`'s path
     /// back up (the path ends at `node`).
     fn prune(&mut self, mut node: u32, pattern: &[u8]) {
-        let words: Vec<Word<'_>> = words(pattern).collect();
+        let words: Vec<Word<'_>> = D::edges(pattern).collect();
         let mut depth = words.len();
         while node != ROOT && self.nodes[node as usize].is_empty() {
             depth -= 1;
@@ -478,8 +524,13 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
     /// assert_eq!(seen, [("a.#".to_string(), vec![1, 2])]);
     /// # Ok::<(), trackswitch::PatternError>(())
     /// ```
-    pub fn route_with(&self, key: impl AsRef<[u8]>, mut f: impl FnMut(&Pattern, &[V])) {
+    pub fn route_with(&self, key: impl AsRef<[u8]>, mut f: impl FnMut(&D::Pattern, &[V])) {
         let key = key.as_ref();
+        // A constant `true` for AMQP; MQTT topic names and NATS subjects are checked
+        // once here, never per word.
+        if !D::key_is_valid(key) {
+            return;
+        }
         if let Some(e) = self.exact.get(key) {
             f(&e.key, &e.values);
         }
@@ -493,7 +544,7 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
         });
     }
 
-    fn walk(&self, key: &[u8], live: &mut Live, f: &mut impl FnMut(&Pattern, &[V])) {
+    fn walk(&self, key: &[u8], live: &mut Live, f: &mut impl FnMut(&D::Pattern, &[V])) {
         let Live { cur, next, done } = live;
         cur.clear();
         done.clear();
@@ -501,10 +552,23 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
         let mut rest = if key.is_empty() {
             0
         } else {
-            1 + key.iter().filter(|&&b| b == b'.').count() as u32
+            1 + key.iter().filter(|&&b| b == D::SEPARATOR).count() as u32
         };
-        self.push_closed(cur, done, ROOT, rest);
-        for word in split(key) {
+        let mut words = split_on(D::SEPARATOR, key);
+        // A constant `false` for AMQP and NATS.
+        if D::DOLLAR_RULE && key.first() == Some(&b'$') {
+            // [MQTT-4.7.2-1]: filters starting with a wildcard do not match topic names
+            // starting with `$`; only the root's literal edge is taken for the first
+            // level.
+            let first = words.next().expect("a key starting with `$` has a word");
+            rest -= 1;
+            if let Some(c) = self.child(ROOT, Word::Literal(first)) {
+                self.push_closed(cur, done, c, rest);
+            }
+        } else {
+            self.push_closed(cur, done, ROOT, rest);
+        }
+        for word in words {
             if cur.is_empty() {
                 break;
             }
@@ -595,13 +659,13 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
         out
     }
 
-    fn iter_terminals(&self) -> impl Iterator<Item = &Terminal<V>> + '_ {
+    fn iter_terminals(&self) -> impl Iterator<Item = &Terminal<V, D::Pattern>> + '_ {
         // Free nodes have no terminal, so a scan of the arena sees live ones only.
         self.nodes.iter().filter_map(|n| n.terminal.as_deref())
     }
 
     /// Every (pattern, value) pair, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Pattern, &V)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&D::Pattern, &V)> + '_ {
         let exact = self
             .exact
             .iter()
@@ -613,15 +677,13 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
     }
 
     /// The values bound to exactly this pattern (not the patterns it matches).
-    pub fn get(&self, pattern: &Pattern) -> &[V] {
-        if pattern.is_exact() {
-            return self
-                .exact
-                .get(pattern.as_bytes())
-                .map_or(&[][..], |e| &e.values);
+    pub fn get(&self, pattern: &D::Pattern) -> &[V] {
+        let bytes = pattern.as_ref();
+        if D::is_exact(bytes) {
+            return self.exact.get(bytes).map_or(&[][..], |e| &e.values);
         }
         let mut node = ROOT;
-        for word in pattern.words() {
+        for word in D::edges(bytes) {
             match self.child(node, word) {
                 Some(c) => node = c,
                 None => return &[],
@@ -652,11 +714,14 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
     {
         self.exact.check_invariants();
         for e in self.exact.iter() {
-            assert!(e.key.is_exact(), "wildcard pattern in the exact map");
+            assert!(
+                D::is_exact(e.key.as_ref()),
+                "wildcard pattern in the exact map"
+            );
         }
         let mut seen = vec![false; self.nodes.len()];
-        // (node, words of the path to it)
-        let mut stack: Vec<(u32, Vec<Vec<u8>>)> = vec![(ROOT, Vec::new())];
+        // (node, edges of the path to it)
+        let mut stack: Vec<(u32, Vec<Edge>)> = vec![(ROOT, Vec::new())];
         let mut reachable = 0;
         let mut pairs = 0;
         while let Some((i, path)) = stack.pop() {
@@ -674,40 +739,43 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
                     assert!(!t.values[j + 1..].contains(v), "duplicate value");
                 }
                 pairs += t.values.len();
-                assert!(!t.pattern.is_exact(), "exact pattern in the trie");
-                let spelled: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
-                assert_eq!(
-                    spelled.join(&b'.').as_slice(),
-                    t.pattern.as_bytes(),
-                    "pattern stored at the wrong node"
-                );
-                assert!(!path.is_empty() || t.pattern.as_bytes().is_empty());
+                let bytes = t.pattern.as_ref();
+                assert!(!D::is_exact(bytes), "exact pattern in the trie");
+                let spelled: Vec<Edge> = D::edges(bytes).map(Edge::of).collect();
+                assert_eq!(spelled, path, "pattern stored at the wrong node");
+                assert!(!path.is_empty() || bytes.is_empty());
             }
-            let mut visit = |c: u32, word: &[u8], absorbs: bool| {
+            let mut visit = |c: u32, edge: Edge, absorbs: bool| {
                 let child = &self.nodes[c as usize];
                 assert_eq!(child.parent, i, "wrong parent link");
                 assert_eq!(child.absorbs, absorbs, "wrong '#' flag");
                 let mut p = path.clone();
-                p.push(word.to_vec());
+                p.push(edge);
                 stack.push((c, p));
             };
             for (w, c) in n.children.iter() {
-                assert!(**w != *b"*" && **w != *b"#", "wildcard word as a literal");
+                // A one-word pattern spelling this word is that literal (the empty word
+                // spells no word at all, and is a literal).
+                let as_pattern: Vec<Edge> = D::edges(w).map(Edge::of).collect();
+                assert!(
+                    w.is_empty() || as_pattern == [Edge::Literal(w.to_vec())],
+                    "wildcard word as a literal"
+                );
                 let found = self.child(i, Word::Literal(w));
                 assert_eq!(found, Some(*c), "child not findable by its word");
-                visit(*c, w, false);
+                visit(*c, Edge::Literal(w.to_vec()), false);
             }
             if n.star != NONE {
-                visit(n.star, b"*", false);
+                visit(n.star, Edge::Star, false);
             }
             if n.hash != NONE {
-                visit(n.hash, b"#", true);
+                visit(n.hash, Edge::Hash, true);
             }
         }
         assert_eq!(pairs, self.wild_len, "pair count out of date");
         // Every node's length bounds admit every pattern below it.
         for t in self.iter_terminals() {
-            let words: Vec<Word<'_>> = t.pattern.words().collect();
+            let words: Vec<Word<'_>> = D::edges(t.pattern.as_ref()).collect();
             let mut node = ROOT;
             for d in 0..=words.len() {
                 let lo = words[d..].iter().filter(|w| **w != Word::Hash).count() as u32;
@@ -741,9 +809,28 @@ impl<V, S: BuildHasher> TopicTrie<V, S> {
     }
 }
 
+/// An owned trie edge, for [`TopicTrie::check_invariants`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Edge {
+    Literal(Vec<u8>),
+    Star,
+    Hash,
+}
+
+impl Edge {
+    fn of(w: Word<'_>) -> Edge {
+        match w {
+            Word::Literal(l) => Edge::Literal(l.to_vec()),
+            Word::Star => Edge::Star,
+            Word::Hash => Edge::Hash,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topic::Pattern;
 
     fn p(s: &str) -> Pattern {
         Pattern::new(s).unwrap()
