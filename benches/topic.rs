@@ -1,6 +1,8 @@
 //! Criterion benches of topic routing: every workload of `shared/BENCHMARKS.md`, ours
 //! (`TopicTrie`) beside the floors, the naive and regex scans and the peer crates, in
-//! the same group on the same keys. Answers are checked equal to ours before timing, so
+//! the same group on the same keys; ours in the MQTT and NATS dialects
+//! (`ours/mqtt`, `ours/nats`) sit beside the peers that speak those syntaxes natively
+//! (quill-pubsub, topiq-broker). Answers are checked equal to ours before timing, so
 //! `cargo test --benches` checks them too (at the smallest sizes).
 
 #[allow(unreachable_pub, dead_code)] // shared with the report example; each uses a subset
@@ -9,6 +11,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
+use common::dialects::OursDialect;
 use common::peers::{Quill, Topiq, Zenoh};
 use common::timing;
 use common::workloads::{self, Workload};
@@ -89,6 +92,24 @@ fn peer<P: common::peers::Peer>(g: &mut Group<'_>, ours: &OursTrie, w: &Workload
     }
 }
 
+/// Times ours in another dialect on `w`, after checking its answers against ours in
+/// AMQP; skips it (saying why) when the dialect cannot express the workload.
+fn dialect<R: Router>(
+    g: &mut Group<'_>,
+    name: &str,
+    built: Result<R, String>,
+    ours: &OursTrie,
+    w: &Workload,
+) {
+    match built {
+        Ok(r) => {
+            check(name, &r, ours, w, 64);
+            entry(g, name, &r, w);
+        }
+        Err(e) => eprintln!("{}: {name} n/a: {e}", w.id),
+    }
+}
+
 fn workload(c: &mut Criterion, w: &Workload) {
     let ours = OursTrie::build(w);
     let naive = Naive::build(w);
@@ -131,7 +152,9 @@ fn workload(c: &mut Criterion, w: &Workload) {
     }
     peer::<Zenoh>(&mut g, &ours, w, 100_000);
     peer::<Quill>(&mut g, &ours, w, 1_000_000);
+    dialect(&mut g, "ours/mqtt", OursDialect::mqtt(w), &ours, w);
     peer::<Topiq>(&mut g, &ours, w, 1_000_000);
+    dialect(&mut g, "ours/nats", OursDialect::nats(w), &ours, w);
     g.finish();
 }
 

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "broker")]
 pub mod broker;
+pub mod dialects;
 pub mod peers;
 pub mod timing;
 pub mod workloads;
