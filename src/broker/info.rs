@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::SystemTime;
 
 use super::error::{BrokerError, NOT_FOUND};
-use super::sync::{lock, read};
+use super::sync::lock;
 use super::{Broker, Overflow};
 use crate::{Destination, ExchangeKind, FieldTable};
 
@@ -234,7 +234,7 @@ impl Broker {
     pub fn vhost_info(&self, vhost: &str) -> Result<VhostInfo, BrokerError> {
         let v = self.vhost(vhost).ok_or_else(|| no_vhost(vhost))?;
         let (exchanges, queues, bindings) = {
-            let t = read(&v.topo);
+            let t = v.topo.load();
             (
                 t.table.exchange_count(),
                 // Direct reply-to pseudo-queues are not queues to clients.
@@ -333,7 +333,7 @@ impl Broker {
     /// 404 for an unknown vhost.
     pub fn exchanges(&self, vhost: &str) -> Result<Vec<ExchangeInfo>, BrokerError> {
         let v = self.vhost(vhost).ok_or_else(|| no_vhost(vhost))?;
-        let t = read(&v.topo);
+        let t = v.topo.load();
         Ok(t.table
             .exchanges()
             .map(|x| ExchangeInfo {
@@ -354,7 +354,9 @@ impl Broker {
     /// 404 for an unknown vhost.
     pub fn queues(&self, vhost: &str) -> Result<Vec<QueueInfo>, BrokerError> {
         let v = self.vhost(vhost).ok_or_else(|| no_vhost(vhost))?;
-        let cells: Vec<_> = read(&v.topo)
+        let cells: Vec<_> = v
+            .topo
+            .load()
             .queues
             .iter()
             .flatten()
@@ -393,7 +395,7 @@ impl Broker {
     /// 404 for an unknown vhost.
     pub fn bindings(&self, vhost: &str) -> Result<Vec<BindingInfo>, BrokerError> {
         let v = self.vhost(vhost).ok_or_else(|| no_vhost(vhost))?;
-        let t = read(&v.topo);
+        let t = v.topo.load();
         Ok(t.table
             .bindings()
             .map(|b| {

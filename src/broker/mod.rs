@@ -501,7 +501,7 @@ impl Broker {
                 ));
             }
         }
-        let cells: Vec<_> = read(&vhost.topo).queues.iter().flatten().cloned().collect();
+        let cells: Vec<_> = vhost.topo.load().queues.iter().flatten().cloned().collect();
         for q in cells {
             vhost.delete_queue_cell(&q);
         }

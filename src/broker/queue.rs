@@ -887,7 +887,7 @@ mod tests {
             ch.reject(t, true).unwrap();
         }
         let vhost = broker.vhost("/").unwrap();
-        let cell = read(&vhost.topo).queue("q").cloned().unwrap();
+        let cell = vhost.topo.load().queue("q").cloned().unwrap();
         let st = lock(&cell.state);
         st.check();
         assert_eq!(st.ready_count, 6);

@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
 
 use super::access::{Perm, Resource, Who};
 use super::args::{QueueArgs, QueueType, check_equivalent, queue_type};
@@ -18,8 +18,8 @@ use super::message::{Message, Stored, parse_expiration};
 use super::queue::{Effects, Enqueued, Persist, QueueCell, QueueConfig, QueueHost};
 use super::store::defs::{BindingDef, ExchangeDef, Op, QueueDef};
 use super::store::{Store, SyncPoint};
-use super::sync::{read, write};
 use super::{ExchangeDeclare, QueueDeclare, QueueDeclareOk, Returned};
+use crate::table::{DoubleBuffer, Writing};
 use crate::{
     Destination, ExchangeKind, ExchangeOptions, FieldTable, RouteResult, RoutingTable, TableOptions,
 };
@@ -30,7 +30,7 @@ thread_local! {
 }
 
 /// The routing table and the queues it names.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Topology {
     pub(crate) table: RoutingTable,
     /// Queue cells by table id. Invariant: `queues[id]` is `Some` exactly for the
@@ -70,7 +70,9 @@ pub(crate) struct VhostStats {
 #[derive(Debug)]
 pub(crate) struct VhostInner {
     pub(crate) name: String,
-    pub(crate) topo: RwLock<Topology>,
+    /// Publishing loads it without a lock ([`DoubleBuffer`]: two copies, one writer at a
+    /// time changes the other and publishes it).
+    pub(crate) topo: DoubleBuffer<Topology>,
     pub(crate) timer: Arc<Timer>,
     pub(crate) memory: Arc<AtomicU64>,
     pub(crate) stats: VhostStats,
@@ -136,7 +138,7 @@ impl VhostInner {
     ) -> Arc<VhostInner> {
         Arc::new_cyclic(|this| VhostInner {
             name: name.into(),
-            topo: RwLock::new(Topology {
+            topo: DoubleBuffer::new(Topology {
                 table: RoutingTable::with_options(table_options),
                 queues: Vec::new(),
             }),
@@ -225,7 +227,7 @@ impl VhostInner {
                     name: String::new(),
                 }));
             }
-            let t = read(&self.topo);
+            let t = self.topo.load();
             return match t.table.exchange(name) {
                 Some(_) => Ok(()),
                 None => Err(not_found("exchange", name, &self.name)),
@@ -257,7 +259,7 @@ impl VhostInner {
             internal: o.internal,
             alternate_exchange,
         };
-        let mut t = write(&self.topo);
+        let mut t = self.topo.write();
         if let Some(ae) = &options.alternate_exchange {
             // A new exchange (an `amq.` one is refused first).
             if t.table.exchange(name).is_none() && !name.starts_with("amq.") {
@@ -266,8 +268,8 @@ impl VhostInner {
             }
         }
         let new = t.table.exchange(name).is_none();
-        t.table
-            .declare_exchange(name, kind, &options)
+        let owned = name.to_owned();
+        t.apply(move |t| t.table.declare_exchange(&owned, kind, &options))
             .map_err(|e| self.err(e))?;
         if new && o.durable {
             self.record(|| Op::Exchange {
@@ -285,9 +287,10 @@ impl VhostInner {
     }
 
     pub(crate) fn exchange_delete(&self, name: &str, if_unused: bool) -> Result<(), BrokerError> {
-        let mut t = write(&self.topo);
+        let mut t = self.topo.write();
         let durable = t.table.exchange(name).is_some_and(|x| x.options.durable);
-        match t.table.delete_exchange(name, if_unused) {
+        let owned = name.to_owned();
+        match t.apply(move |t| t.table.delete_exchange(&owned, if_unused)) {
             Ok(existed) => {
                 if existed && durable {
                     self.record(|| Op::ExchangeDel {
@@ -333,7 +336,7 @@ impl VhostInner {
         args: &FieldTable,
         unbind: bool,
     ) -> Result<bool, BrokerError> {
-        let mut t = write(&self.topo);
+        let mut t = self.topo.write();
         if let Destination::Queue(q) = dest {
             if t.is_reply_to(q) {
                 return match unbind {
@@ -357,11 +360,23 @@ impl VhostInner {
             };
             BindingDef::new(source, to_queue, name, key, args)
         };
+        let (to_queue, to) = match dest {
+            Destination::Queue(q) => (true, q.to_owned()),
+            Destination::Exchange(x) => (false, x.to_owned()),
+        };
+        let (from, k, a) = (source.to_owned(), key.to_owned(), args.clone());
+        let change = move |t: &mut Topology| {
+            let d = match to_queue {
+                true => Destination::Queue(&to),
+                false => Destination::Exchange(&to),
+            };
+            match unbind {
+                false => t.table.bind(&from, d, &k, &a),
+                true => t.table.unbind(&from, d, &k, &a),
+            }
+        };
         if !unbind {
-            let added = t
-                .table
-                .bind(source, dest, key, args)
-                .map_err(|e| self.err(e))?;
+            let added = t.apply(change).map_err(|e| self.err(e))?;
             if added && durable {
                 self.record(|| Op::Bind {
                     vhost: self.name.clone(),
@@ -370,7 +385,7 @@ impl VhostInner {
             }
             return Ok(added);
         }
-        let removed = match t.table.unbind(source, dest, key, args) {
+        let removed = match t.apply(change) {
             Err(crate::BindError::NotFound { .. }) => false,
             r => r.map_err(|e| self.err(e))?,
         };
@@ -399,7 +414,7 @@ impl VhostInner {
         generated: bool,
         who: Who<'_>,
     ) -> Result<QueueDeclareOk, BrokerError> {
-        let mut t = write(&self.topo);
+        let mut t = self.topo.write();
         let mut generated_name;
         let mut name = name;
         if generated {
@@ -439,12 +454,13 @@ impl VhostInner {
             self.check_replicated(name, kind, o, generated)?;
         }
         let args = QueueArgs::parse(&o.arguments).map_err(|e| e.for_queue(name, &self.name))?;
+        let owned = name.to_owned();
         let id = if generated {
-            t.table
-                .declare_generated_queue(name)
+            t.apply(move |t| t.table.declare_generated_queue(&owned))
                 .expect("a free amq.gen- name")
         } else {
-            t.table.declare_queue(name).map_err(|e| self.err(e))?
+            t.apply(move |t| t.table.declare_queue(&owned))
+                .map_err(|e| self.err(e))?
         };
         let config = QueueConfig {
             durable: o.durable,
@@ -487,8 +503,11 @@ impl VhostInner {
         arguments: &FieldTable,
     ) -> Result<Arc<QueueCell>, BrokerError> {
         let args = QueueArgs::parse(arguments).map_err(|e| e.for_queue(name, &self.name))?;
-        let mut t = write(&self.topo);
-        let id = t.table.declare_queue(name).map_err(|e| self.err(e))?;
+        let mut t = self.topo.write();
+        let owned = name.to_owned();
+        let id = t
+            .apply(move |t| t.table.declare_queue(&owned))
+            .map_err(|e| self.err(e))?;
         let config = QueueConfig {
             durable: true,
             auto_delete,
@@ -541,7 +560,7 @@ impl VhostInner {
     /// Creates the queue cell for table id `id`.
     fn add_cell(
         &self,
-        t: &mut Topology,
+        t: &mut Writing<'_, Topology>,
         id: crate::QueueId,
         name: &str,
         config: QueueConfig,
@@ -565,24 +584,28 @@ impl VhostInner {
             persist,
         );
         let i = id.index();
-        if t.queues.len() <= i {
-            t.queues.resize(i + 1, None);
-        }
-        t.queues[i] = Some(Arc::clone(&cell));
+        let installed = Arc::clone(&cell);
+        t.apply(move |t| {
+            if t.queues.len() <= i {
+                t.queues.resize(i + 1, None);
+            }
+            t.queues[i] = Some(Arc::clone(&installed));
+        });
         cell
     }
 
     /// Makes a direct reply-to pseudo-queue (`amq.rabbitmq.reply-to.<token>`) for a
     /// consumer of connection `conn`: exclusive to it, deleted with its consumer.
     pub(crate) fn reply_to_queue(&self, conn: u64) -> Arc<QueueCell> {
-        let mut t = write(&self.topo);
+        let mut t = self.topo.write();
         loop {
             let name = format!(
                 "{}.{}",
                 super::channel::REPLY_TO,
                 super::channel::random_suffix()
             );
-            let Some(id) = t.table.declare_generated_queue(&name) else {
+            let owned = name.clone();
+            let Some(id) = t.apply(move |t| t.table.declare_generated_queue(&owned)) else {
                 continue;
             };
             let config = QueueConfig {
@@ -640,7 +663,7 @@ impl VhostInner {
     /// The queue `name`, for consume, get, purge (not for publish: exclusivity does
     /// not stop publishers).
     pub(crate) fn queue_for(&self, conn: u64, name: &str) -> Result<Arc<QueueCell>, BrokerError> {
-        let t = read(&self.topo);
+        let t = self.topo.load();
         let cell = t
             .queue(name)
             .ok_or_else(|| not_found("queue", name, &self.name))?;
@@ -659,7 +682,7 @@ impl VhostInner {
         if_empty: bool,
     ) -> Result<u32, BrokerError> {
         let cell = {
-            let t = read(&self.topo);
+            let t = self.topo.load();
             match t.queue(name) {
                 None => return Ok(0),
                 Some(c) => Arc::clone(c),
@@ -689,7 +712,7 @@ impl VhostInner {
     /// messages and ends its consumers. Returns its ready message count.
     pub(crate) fn delete_queue_cell(&self, cell: &Arc<QueueCell>) -> u64 {
         {
-            let mut t = write(&self.topo);
+            let mut t = self.topo.write();
             let Some(id) = t.table.queue_id(&cell.name) else {
                 return 0;
             };
@@ -699,8 +722,11 @@ impl VhostInner {
             if !same {
                 return 0;
             }
-            t.table.delete_queue(&cell.name);
-            t.queues[id.index()] = None;
+            let name = cell.name.to_string();
+            t.apply(move |t| {
+                t.table.delete_queue(&name);
+                t.queues[id.index()] = None;
+            });
             if cell.persist.is_some() {
                 // A failed write of the deletion cannot stop the deletion (expiry and
                 // auto-delete have no one to tell): the queue comes back at restart.
@@ -717,7 +743,7 @@ impl VhostInner {
     /// Deletes every queue owned by connection `conn` (it closed).
     pub(crate) fn delete_exclusive(&self, conn: u64) {
         let owned: Vec<Arc<QueueCell>> = {
-            let t = read(&self.topo);
+            let t = self.topo.load();
             t.queues
                 .iter()
                 .flatten()
@@ -742,7 +768,8 @@ impl VhostInner {
     ) -> Result<(), BrokerError> {
         message_ttl(message)?;
         let mut route = RouteResult::new();
-        read(&self.topo)
+        self.topo
+            .load()
             .table
             .route_into(
                 exchange,
@@ -774,7 +801,7 @@ impl VhostInner {
                     &mut fresh
                 }
             };
-            let t = read(&self.topo);
+            let t = self.topo.load();
             t.table
                 .route_into(
                     exchange,
@@ -859,7 +886,7 @@ impl VhostInner {
                 None => headers,
             };
             {
-                let t = read(&self.topo);
+                let t = self.topo.load();
                 // A missing (or internal) dead-letter exchange drops the message.
                 if t.table
                     .route_into(&dl.exchange, &keys[0], route_headers, &mut route)

@@ -47,6 +47,8 @@ use store::{
 
 pub use route::RouteResult;
 #[cfg(feature = "shared")]
+pub(crate) use shared::{DoubleBuffer, Writing};
+#[cfg(feature = "shared")]
 pub use shared::{SharedRoutingTable, TableSnapshot};
 pub use types::{
     Binding, Destination, ExchangeId, ExchangeInfo, ExchangeKind, ExchangeOptions, MAX_NAME_LEN,

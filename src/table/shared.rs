@@ -33,8 +33,126 @@ use hashbrown::DefaultHashBuilder;
 use super::RoutingTable;
 use crate::{FieldTable, RouteError, RouteResult};
 
-/// An update kept for replay on the other copy.
-type Replay<S> = Box<dyn Fn(&mut RoutingTable<S>) + Send>;
+/// A change, kept to be made again to the second copy.
+type Change<T> = Box<dyn Fn(&mut T) + Send>;
+
+/// Two copies of a `T`: readers load the current one without a lock; one writer at a
+/// time changes the other through [`Writing`] and publishes it (see the module docs).
+/// The engine of [`SharedRoutingTable`] and of the broker's topology.
+pub(crate) struct DoubleBuffer<T> {
+    current: ArcSwap<T>,
+    writer: Mutex<Spare<T>>,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for DoubleBuffer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DoubleBuffer")
+            .field("current", &self.current.load())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The writer's side: the copy readers are not given, and what it lacks.
+struct Spare<T> {
+    /// The copy to write next; readers that loaded it before it was swapped out may
+    /// still hold it.
+    copy: Arc<T>,
+    /// Changes published in the current copy and not yet made to `copy`, in order.
+    behind: Vec<Change<T>>,
+    /// A writer panicked while changing `copy`: rebuild it from the current one.
+    torn: bool,
+}
+
+impl<T: Clone> DoubleBuffer<T> {
+    /// Two copies of `value` (it is cloned once).
+    pub(crate) fn new(value: T) -> Self {
+        DoubleBuffer {
+            writer: Mutex::new(Spare {
+                copy: Arc::new(value.clone()),
+                behind: Vec::new(),
+                torn: false,
+            }),
+            current: ArcSwap::from_pointee(value),
+        }
+    }
+
+    /// The current copy.
+    pub(crate) fn load(&self) -> Guard<Arc<T>> {
+        self.current.load()
+    }
+
+    /// Starts changing the other copy (writers take turns): waits until the readers
+    /// still using it are done, brings it up to date, and hands it out; the changes
+    /// are published when the [`Writing`] is dropped.
+    pub(crate) fn write(&self) -> Writing<'_, T> {
+        let mut spare = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.torn {
+            spare.copy = Arc::new(T::clone(&self.current.load()));
+            spare.behind.clear();
+        }
+        while Arc::get_mut(&mut spare.copy).is_none() {
+            std::thread::yield_now();
+        }
+        // Torn until the writing is over: a panic leaves the copy half-changed.
+        spare.torn = true;
+        let Spare { copy, behind, .. } = &mut *spare;
+        let target = Arc::get_mut(copy).expect("no reader holds the spare copy");
+        for change in behind.drain(..) {
+            change(target);
+        }
+        Writing {
+            buffer: self,
+            spare,
+            log: Vec::new(),
+        }
+    }
+}
+
+/// The other copy of a [`DoubleBuffer`], being changed by one writer: reads through it
+/// see the changes made so far; dropping it publishes them (unless the thread is
+/// panicking: then nothing is published and the copy is rebuilt by the next writer).
+pub(crate) struct Writing<'a, T: Clone> {
+    buffer: &'a DoubleBuffer<T>,
+    spare: std::sync::MutexGuard<'a, Spare<T>>,
+    /// The changes made, for the other copy.
+    log: Vec<Change<T>>,
+}
+
+impl<T: Clone> Writing<'_, T> {
+    /// Makes a change: `f` on this copy now, and again on the other copy after the
+    /// publication. `f` must be a function of the copy alone (no randomness, no side
+    /// effects elsewhere), so that both copies end up equal.
+    pub(crate) fn apply<R>(&mut self, f: impl Fn(&mut T) -> R + Send + 'static) -> R {
+        let target = Arc::get_mut(&mut self.spare.copy).expect("no reader holds the spare copy");
+        let out = f(target);
+        self.log.push(Box::new(move |t| {
+            let _ = f(t);
+        }));
+        out
+    }
+}
+
+impl<T: Clone> Deref for Writing<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.spare.copy
+    }
+}
+
+impl<T: Clone> Drop for Writing<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return; // torn: the next writer rebuilds the copy
+        }
+        if !self.log.is_empty() {
+            let old = self.buffer.current.swap(Arc::clone(&self.spare.copy));
+            self.spare.copy = old;
+            self.spare.behind = std::mem::take(&mut self.log);
+        }
+        self.spare.torn = false;
+    }
+}
 
 /// A [`RoutingTable`] shared by threads: routes never take a lock or wait for a
 /// writer; updates are applied by one writer at a time and are visible to the next
@@ -73,24 +191,12 @@ type Replay<S> = Box<dyn Fn(&mut RoutingTable<S>) + Send>;
 /// assert_eq!(shared.load().binding_count(), 2);
 /// ```
 pub struct SharedRoutingTable<S = DefaultHashBuilder> {
-    current: ArcSwap<RoutingTable<S>>,
-    writer: Mutex<Writer<S>>,
-}
-
-/// The writer's side: the copy readers are not given, and what it lacks.
-struct Writer<S> {
-    /// The copy to write next; readers that loaded it before it was swapped out may
-    /// still hold it.
-    spare: Arc<RoutingTable<S>>,
-    /// Updates applied to the current copy and not yet to `spare`, in order.
-    behind: Vec<Replay<S>>,
-    /// An update panicked while applied to `spare`: rebuild it from the current copy.
-    torn: bool,
+    inner: DoubleBuffer<RoutingTable<S>>,
 }
 
 impl<S: BuildHasher + Clone> std::fmt::Debug for SharedRoutingTable<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let t = self.current.load();
+        let t = self.inner.load();
         f.debug_struct("SharedRoutingTable")
             .field("exchanges", &t.exchange_count())
             .field("queues", &t.queue_count())
@@ -126,20 +232,14 @@ where
 {
     /// Shares `table` (it is cloned once, for the second copy).
     pub fn new(table: RoutingTable<S>) -> Self {
-        let spare = Arc::new(table.clone());
         SharedRoutingTable {
-            current: ArcSwap::from_pointee(table),
-            writer: Mutex::new(Writer {
-                spare,
-                behind: Vec::new(),
-                torn: false,
-            }),
+            inner: DoubleBuffer::new(table),
         }
     }
 
     /// The current table, for routing and reading (see [`TableSnapshot`]).
     pub fn load(&self) -> TableSnapshot<S> {
-        TableSnapshot(self.current.load())
+        TableSnapshot(self.inner.load())
     }
 
     /// Routes through the current table, as [`RoutingTable::route_into`]: no lock, no
@@ -155,7 +255,7 @@ where
         headers: Option<&FieldTable>,
         out: &mut RouteResult,
     ) -> Result<(), RouteError> {
-        self.current
+        self.inner
             .load()
             .route_into(exchange, routing_key, headers, out)
     }
@@ -170,41 +270,9 @@ where
     /// If `f` panics, the update is not published and the panic goes on; the next
     /// update first rebuilds the copy it was writing from the current one.
     pub fn update<R>(&self, f: impl Fn(&mut RoutingTable<S>) -> R + Send + 'static) -> R {
-        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let Writer {
-            spare,
-            behind,
-            torn,
-        } = &mut *guard;
-        if *torn {
-            *spare = Arc::new(RoutingTable::clone(&self.current.load()));
-            behind.clear();
-        }
-        // The routes still on the spare copy hold references to it: wait them out.
-        while Arc::get_mut(spare).is_none() {
-            std::thread::yield_now();
-        }
-        let table = Arc::get_mut(spare).expect("no reader holds the spare copy");
-        // Until this update is through: a panic in `f` leaves the copy half-written.
-        *torn = true;
-        for replay in behind.drain(..) {
-            replay(table);
-        }
-        let result = f(table);
-        *torn = false;
-        let old = self.current.swap(Arc::clone(spare));
-        *spare = old;
-        behind.push(Box::new(move |t| {
-            let _ = f(t);
-        }));
-        result
+        self.inner.write().apply(f)
     }
-}
 
-impl<S> SharedRoutingTable<S>
-where
-    S: BuildHasher + Clone + Send + Sync + 'static,
-{
     /// Checks the invariants: the current copy's own
     /// ([`RoutingTable::check_invariants`]), and that the other copy, brought up to
     /// date (it waits for the routes still using it), holds the same exchanges,
@@ -214,28 +282,11 @@ where
     ///
     /// If a copy breaks its invariants or the copies differ.
     pub fn check_invariants(&self) {
-        let mut guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let Writer {
-            spare,
-            behind,
-            torn,
-        } = &mut *guard;
-        if *torn {
-            return; // rebuilt at the next update
-        }
-        while Arc::get_mut(spare).is_none() {
-            std::thread::yield_now();
-        }
-        let table = Arc::get_mut(spare).expect("no reader holds the spare copy");
-        *torn = true;
-        for replay in behind.drain(..) {
-            replay(table);
-        }
-        *torn = false;
-        let current = self.current.load();
+        let w = self.inner.write();
+        let current = self.inner.load();
         current.check_invariants();
-        spare.check_invariants();
-        assert_eq!(listing(&current), listing(spare), "the two copies differ");
+        w.check_invariants();
+        assert_eq!(listing(&current), listing(&w), "the two copies differ");
     }
 }
 
