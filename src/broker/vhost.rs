@@ -1,9 +1,13 @@
 //! A virtual host: its routing table, its queues, publishing and dead-lettering.
 //!
-//! The topology (a [`RoutingTable`] and the queue cells by table id) sits behind one
-//! read-write lock: publishing takes it for reading (publishers never wait for each
-//! other), declaring, binding and deleting take it for writing. Each queue has its own
-//! lock (see [`queue`](super::queue) for the lock order).
+//! The topology (a [`RoutingTable`] and the queue cells by table id) is a
+//! [`DoubleBuffer`], the engine of [`SharedRoutingTable`](crate::SharedRoutingTable):
+//! publishing and dead-lettering load the current copy without a lock (publishers never
+//! wait for each other or for a writer); declaring, binding and deleting take turns
+//! changing the other copy through [`Writing::apply`] (each change is made again to the
+//! first copy at the next write) and publish it. A thread never writes while it holds a
+//! loaded copy (the writer would wait for it). Each queue has its own lock (see
+//! [`queue`](super::queue) for the lock order).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

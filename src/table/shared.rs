@@ -1,27 +1,6 @@
 //! [`SharedRoutingTable`]: a [`RoutingTable`] that any number of threads route through
-//! without a lock while one writer at a time changes it (feature `shared`).
-//!
-//! # How it works
-//!
-//! Two copies of the table, as in the left-right technique, published through
-//! [`arc_swap`]: readers load the current copy (a few atomic operations, never a lock,
-//! never a wait); a writer (one at a time, behind a mutex) applies its update to the
-//! other copy, swaps it in, and keeps the copy it swapped out as the next one to write,
-//! remembering the update. Before the next update it waits for the readers still on
-//! that copy to leave (readers never wait for a writer; a writer waits for readers
-//! that started before its previous swap), replays the remembered updates on it, then
-//! applies the new one. Every update is applied twice and nothing is ever copied after
-//! [`new`](SharedRoutingTable::new): a batch of 10,000 binds in one update is 20,000
-//! binds of work and one swap, and an update of one bind costs two binds and one swap.
-//!
-//! Invariants (checked by the tests):
-//! - both copies hold the same table after each update's replay: an update must be a
-//!   function of the table alone (the same calls on equal tables give equal tables;
-//!   every method of [`RoutingTable`] is deterministic);
-//! - an update is visible to every route that loads the table after
-//!   [`update`](SharedRoutingTable::update) returns, and updates become visible in the
-//!   order they were made (one writer at a time);
-//! - memory: two tables, always.
+//! without a lock while one writer at a time changes it (feature `shared`), and its
+//! engine, [`DoubleBuffer`], which the broker's topology uses too.
 
 use std::hash::BuildHasher;
 use std::ops::Deref;
@@ -37,7 +16,8 @@ use crate::{FieldTable, RouteError, RouteResult};
 type Change<T> = Box<dyn Fn(&mut T) + Send>;
 
 /// Two copies of a `T`: readers load the current one without a lock; one writer at a
-/// time changes the other through [`Writing`] and publishes it (see the module docs).
+/// time changes the other through [`Writing`] and publishes it (see
+/// [`SharedRoutingTable`]'s docs).
 /// The engine of [`SharedRoutingTable`] and of the broker's topology.
 pub(crate) struct DoubleBuffer<T> {
     current: ArcSwap<T>,
@@ -156,7 +136,29 @@ impl<T: Clone> Drop for Writing<'_, T> {
 
 /// A [`RoutingTable`] shared by threads: routes never take a lock or wait for a
 /// writer; updates are applied by one writer at a time and are visible to the next
-/// route, in order (see the [module docs](self) for how).
+/// route, in order.
+///
+/// # How it works
+///
+/// Two copies of the table, as in the left-right technique, published through
+/// [`arc_swap`]: readers load the current copy (a few atomic operations, never a lock,
+/// never a wait); a writer (one at a time, behind a mutex) applies its update to the
+/// other copy, swaps it in, and keeps the copy it swapped out as the next one to write,
+/// remembering the update. Before the next update it waits for the readers still on
+/// that copy to leave (readers never wait for a writer; a writer waits for readers
+/// that started before its previous swap), replays the remembered updates on it, then
+/// applies the new one. Every update is applied twice and nothing is ever copied after
+/// [`new`](Self::new): a batch of 10,000 binds in one update is 20,000
+/// binds of work and one swap, and an update of one bind costs two binds and one swap.
+///
+/// Invariants (checked by the tests):
+/// - both copies hold the same table after each update's replay: an update must be a
+///   function of the table alone (the same calls on equal tables give equal tables;
+///   every method of [`RoutingTable`] is deterministic);
+/// - an update is visible to every route that loads the table after
+///   [`update`](Self::update) returns, and updates become visible in the
+///   order they were made (one writer at a time);
+/// - memory: two tables, always.
 ///
 /// # Examples
 ///
