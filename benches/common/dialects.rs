@@ -35,7 +35,10 @@ impl OursDialect<Mqtt> {
             if k.contains(&b'/') {
                 return Err(format!("key {:?} holds a '/'", String::from_utf8_lossy(k)));
             }
-            let k: Vec<u8> = k.iter().map(|&b| if b == b'.' { b'/' } else { b }).collect();
+            let k: Vec<u8> = k
+                .iter()
+                .map(|&b| if b == b'.' { b'/' } else { b })
+                .collect();
             MqttFilter::check_topic_name(&k).map_err(|e| e.to_string())?;
             keys.push(k.into_boxed_slice());
         }
