@@ -856,7 +856,7 @@ impl QueueState {
 mod tests {
     use crate::FieldTable;
     use crate::broker::{
-        Broker, ConsumeOptions, Message, PublishOptions, QueueDeclare, sync::lock, sync::read,
+        Broker, ConsumeOptions, Message, PublishOptions, QueueDeclare, sync::lock,
     };
 
     /// Requeues in any order restore the original order, and the counts stay true.
