@@ -144,7 +144,8 @@ impl Management {
             app,
             mut stop,
         } = self;
-        tracing::info!(addr = %app.http, "management listening");
+        // Not "listening": that word marks the AMQP listeners in the log.
+        tracing::info!(http = %app.http, "management API, web UI and metrics");
         let sampler = tokio::spawn(sample_rates(Arc::clone(&app)));
         let router: Router = routes::router(Arc::clone(&app));
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
