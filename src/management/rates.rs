@@ -57,7 +57,7 @@ pub(super) fn vhost_counts(v: &VhostInfo, queues: &[QueueInfo]) -> Counts {
         0,
         0,
         0,
-        v.unroutable - v.returned.min(v.unroutable),
+        v.unroutable.saturating_sub(v.returned),
         v.returned,
     ];
     for q in queues {
