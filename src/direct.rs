@@ -90,9 +90,7 @@ impl<V, S: BuildHasher> DirectIndex<V, S> {
     /// The values under `key`, in insertion order; empty when none.
     #[inline]
     pub fn get(&self, key: impl AsRef<[u8]>) -> &[V] {
-        self.map
-            .get(key.as_ref())
-            .map_or(&[][..], |e| e.values.as_slice())
+        self.map.get(key.as_ref()).map_or(&[][..], |e| &*e.values)
     }
 
     /// Appends the values under `key` to `out` (which is not cleared).

@@ -204,6 +204,12 @@ pub enum BindError {
         /// What is wrong.
         reason: String,
     },
+    /// The topic binding key breaks the table's dialect (an MQTT filter with `#` not
+    /// last, a NATS subject with an empty token...): 406.
+    InvalidKey {
+        /// The rule broken, as the dialect's specification words it.
+        reason: String,
+    },
 }
 
 impl BindError {
@@ -232,6 +238,7 @@ impl fmt::Display for BindError {
                 "binding key has {count} '#' words; at most {max} are allowed"
             ),
             BindError::InvalidArgument { reason } => write!(f, "invalid arg: {reason}"),
+            BindError::InvalidKey { reason } => write!(f, "invalid binding key: {reason}"),
         }
     }
 }

@@ -6,12 +6,14 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
+use crate::small::Values;
+
 /// One key and the values bound to it.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry<K, V> {
     pub(crate) key: K,
-    /// Never empty; no two values are equal.
-    pub(crate) values: Vec<V>,
+    /// No two values are equal.
+    pub(crate) values: Values<V>,
 }
 
 /// Whole key -> distinct values, keyed hashing.
@@ -76,16 +78,14 @@ impl<K: AsRef<[u8]>, V, S: BuildHasher> ExactMap<K, V, S> {
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
-                let values = &mut o.get_mut().values;
-                if values.contains(&value) {
+                if !o.get_mut().values.insert(value) {
                     return false;
                 }
-                values.push(value);
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(Entry {
                     key: make_key(),
-                    values: vec![value],
+                    values: Values::One(value),
                 });
             }
         }
@@ -103,13 +103,12 @@ impl<K: AsRef<[u8]>, V, S: BuildHasher> ExactMap<K, V, S> {
         let Ok(mut o) = self.table.find_entry(hash, |e| e.key.as_ref() == key) else {
             return false;
         };
-        let values = &mut o.get_mut().values;
-        let Some(i) = values.iter().position(|v| v == value) else {
-            return false;
-        };
-        values.remove(i);
-        if values.is_empty() {
-            o.remove();
+        match o.get_mut().values.remove(value) {
+            None => return false,
+            Some(true) => {
+                o.remove();
+            }
+            Some(false) => {}
         }
         self.len -= 1;
         true
@@ -142,7 +141,6 @@ impl<K: AsRef<[u8]>, V, S: BuildHasher> ExactMap<K, V, S> {
     {
         let mut total = 0;
         for e in self.table.iter() {
-            assert!(!e.values.is_empty(), "exact entry with no value");
             for (i, v) in e.values.iter().enumerate() {
                 assert!(
                     !e.values[i + 1..].contains(v),

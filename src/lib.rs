@@ -173,7 +173,7 @@ pub use hashbrown::DefaultHashBuilder;
 pub use headers::{HeadersMatch, XMatch};
 pub use table::{
     Binding, Destination, ExchangeId, ExchangeInfo, ExchangeKind, ExchangeOptions, MAX_NAME_LEN,
-    QueueId, RouteResult, RoutingTable, TableOptions,
+    QueueId, RouteResult, RoutingTable, TableOptions, TopicDialect,
 };
 #[cfg(feature = "shared")]
 pub use table::{SharedRoutingTable, TableSnapshot};

@@ -442,6 +442,7 @@ fn route_errors_missing_internal_and_long_key() {
 fn max_hash_words_refuses_extra_hashes_on_topic_exchanges_only() {
     let mut t = RoutingTable::with_options(TableOptions {
         max_hash_words: Some(2),
+        ..TableOptions::default()
     });
     assert_eq!(t.options().max_hash_words, Some(2));
     t.declare_queue("q").unwrap();

@@ -315,6 +315,71 @@ fn deleting_a_queue_removes_its_bindings() {
     );
 }
 
+/// A destination's bindings are kept in steps (none, one, a few, many); every step and
+/// every way back must keep the same bindings: count, routes, deletion of either side.
+#[test]
+fn destinations_with_one_few_and_many_bindings_keep_every_binding() {
+    for n in [1usize, 2, 16, 17, 40] {
+        let mut t = RoutingTable::new();
+        t.declare_exchange("e", ExchangeKind::Topic, &Default::default())
+            .unwrap();
+        t.declare_queue("q").unwrap();
+        let keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+        for (i, k) in keys.iter().enumerate() {
+            // Alternate sources, and to the queue and to the exchange `e`.
+            let source = if i % 2 == 0 {
+                "amq.topic"
+            } else {
+                "amq.direct"
+            };
+            assert!(t.bind(source, Destination::Queue("q"), k, &none()).unwrap());
+            assert!(!t.bind(source, Destination::Queue("q"), k, &none()).unwrap());
+            assert!(
+                t.bind(source, Destination::Exchange("e"), k, &none())
+                    .unwrap()
+            );
+            t.check_invariants();
+        }
+        assert_eq!(t.binding_count(), 2 * n);
+        // Unbind every third one, out of order, and check the rest still route.
+        let mut gone = Vec::new();
+        for i in (0..n).rev().filter(|i| i % 3 == 0) {
+            let source = if i % 2 == 0 {
+                "amq.topic"
+            } else {
+                "amq.direct"
+            };
+            assert!(
+                t.unbind(source, Destination::Queue("q"), &keys[i], &none())
+                    .unwrap()
+            );
+            assert!(
+                !t.unbind(source, Destination::Queue("q"), &keys[i], &none())
+                    .unwrap()
+            );
+            gone.push(i);
+            t.check_invariants();
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let source = if i % 2 == 0 {
+                "amq.topic"
+            } else {
+                "amq.direct"
+            };
+            let want: &[&str] = if gone.contains(&i) { &NOWHERE } else { &["q"] };
+            assert_eq!(routed(&t, source, k), want, "n={n} key {k}");
+        }
+        assert_eq!(t.binding_count(), 2 * n - gone.len());
+        // Deleting the destination exchange drops its bindings from both sources.
+        assert!(t.delete_exchange("e", false).unwrap());
+        t.check_invariants();
+        assert_eq!(t.binding_count(), n - gone.len());
+        assert!(t.delete_queue("q"));
+        t.check_invariants();
+        assert_eq!(t.binding_count(), 0);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // E04: bind and unbind
 // ---------------------------------------------------------------------------------------

@@ -22,6 +22,44 @@ use trackswitch::topic::{
     Mqtt, MqttFilter, MqttRule, MqttSubscription, MqttSubscriptions, Nats, NatsRule, NatsSubject,
     TopicTrie,
 };
+use trackswitch::{BindError, Destination, FieldTable, RoutingTable, TableOptions, TopicDialect};
+
+/// A routing table whose topic exchanges speak `dialect`.
+fn table_in(dialect: TopicDialect) -> RoutingTable {
+    RoutingTable::with_options(TableOptions {
+        topic_dialect: dialect,
+        ..TableOptions::default()
+    })
+}
+
+/// The queues a table routes `key` to through `amq.topic`, by name, sorted.
+fn table_route(t: &RoutingTable, key: &str) -> Vec<String> {
+    let routed = t.route("amq.topic", key, None).expect("amq.topic routes");
+    let mut names: Vec<String> = routed
+        .queues()
+        .iter()
+        .map(|&q| t.queue_name(q).unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Binds queue `q{i}` to `amq.topic` with each pattern of a specification table; every
+/// pattern must be valid in `dialect`.
+fn table_of_cases(
+    dialect: TopicDialect,
+    patterns: impl Iterator<Item = &'static str>,
+) -> RoutingTable {
+    let mut t = table_in(dialect);
+    for (i, p) in patterns.enumerate() {
+        let q = format!("q{i}");
+        t.declare_queue(&q).unwrap();
+        t.bind("amq.topic", Destination::Queue(&q), p, &FieldTable::new())
+            .unwrap();
+    }
+    t.check_invariants();
+    t
+}
 
 /// Cases per property.
 const CASES: u32 = 10_000;
@@ -139,6 +177,7 @@ const MQTT_FILTERS: &[(&str, Option<MqttRule>, &str)] = &[
 
 #[test]
 fn mqtt_spec_examples() {
+    let table = table_of_cases(TopicDialect::Mqtt, MQTT_CASES.iter().map(|c| c.0));
     let mut shared = TopicTrie::with_dialect(Mqtt);
     for (i, (f, _, _, _)) in MQTT_CASES.iter().enumerate() {
         shared.insert(&MqttFilter::new(f).unwrap(), i);
@@ -156,15 +195,33 @@ fn mqtt_spec_examples() {
             want,
             "reference: {case}"
         );
+        assert_eq!(
+            table_route(&table, t).contains(&format!("q{i}")),
+            want,
+            "RoutingTable in MQTT: {case}"
+        );
     }
     shared.check_invariants();
 }
 
 #[test]
 fn mqtt_spec_filters() {
+    let mut table = table_in(TopicDialect::Mqtt);
+    table.declare_queue("q").unwrap();
     for &(f, want, source) in MQTT_FILTERS {
         let got = MqttFilter::new(f).err().map(|e| e.rule());
         assert_eq!(got, want, "filter {f:?} (MQTT section {source})");
+        let bound = table.bind("amq.topic", Destination::Queue("q"), f, &FieldTable::new());
+        match MqttFilter::new(f) {
+            Ok(_) => assert!(bound.is_ok(), "{f:?}"),
+            Err(e) => assert_eq!(
+                bound,
+                Err(BindError::InvalidKey {
+                    reason: e.to_string()
+                }),
+                "{f:?}"
+            ),
+        }
         assert_eq!(
             reference::mqtt_filter_is_valid(f.as_bytes()),
             want.is_none(),
@@ -346,6 +403,7 @@ const NATS_INVALID: &[(&str, NatsRule)] = &[
 
 #[test]
 fn nats_spec_examples() {
+    let table = table_of_cases(TopicDialect::Nats, NATS_CASES.iter().map(|c| c.0));
     let mut shared = TopicTrie::with_dialect(Nats);
     for (i, (s, _, _, _)) in NATS_CASES.iter().enumerate() {
         shared.insert(&NatsSubject::new(s).unwrap(), i);
@@ -363,11 +421,77 @@ fn nats_spec_examples() {
             want,
             "reference: {case}"
         );
+        assert_eq!(
+            table_route(&table, k).contains(&format!("q{i}")),
+            want,
+            "RoutingTable in NATS: {case}"
+        );
     }
     shared.check_invariants();
+    let mut table = table_in(TopicDialect::Nats);
+    table.declare_queue("q").unwrap();
     for &(s, rule) in NATS_INVALID {
-        assert_eq!(NatsSubject::new(s).unwrap_err().rule(), rule, "{s:?}");
+        let err = NatsSubject::new(s).unwrap_err();
+        assert_eq!(err.rule(), rule, "{s:?}");
         assert!(!reference::nats_subject_is_valid(s.as_bytes()), "{s:?}");
+        let refused = table
+            .bind("amq.topic", Destination::Queue("q"), s, &FieldTable::new())
+            .unwrap_err();
+        assert_eq!(refused.reply_code(), 406, "{s:?}");
+        assert_eq!(
+            refused,
+            BindError::InvalidKey {
+                reason: err.to_string()
+            }
+        );
+    }
+    assert_eq!(table.binding_count(), 0);
+}
+
+/// A table's dialect decides its topic exchanges' syntax and nothing else: direct and
+/// fanout exchanges and the default exchange take any key in every dialect, and the
+/// AMQP `#` limit does not apply to MQTT's `#`.
+#[test]
+fn table_dialect_applies_to_topic_exchanges_only() {
+    let none = FieldTable::new();
+    for dialect in [TopicDialect::Amqp, TopicDialect::Mqtt, TopicDialect::Nats] {
+        let mut t = RoutingTable::with_options(TableOptions {
+            topic_dialect: dialect,
+            max_hash_words: Some(0),
+        });
+        assert_eq!(t.options().topic_dialect, dialect);
+        t.declare_queue("q").unwrap();
+        for x in ["amq.direct", "amq.fanout"] {
+            assert!(
+                t.bind(x, Destination::Queue("q"), "a..b/#/+.>", &none)
+                    .unwrap()
+            );
+        }
+        assert_eq!(t.route("", "q", None).unwrap().len(), 1);
+        let amqp_only = t.bind("amq.topic", Destination::Queue("q"), "a.#", &none);
+        let mqtt_hash = t.bind("amq.topic", Destination::Queue("q"), "a/#", &none);
+        match dialect {
+            TopicDialect::Amqp => {
+                assert_eq!(amqp_only.unwrap_err().reply_code(), 406, "over the # limit");
+                assert!(t.route("amq.topic", "a/b", None).unwrap().is_empty());
+            }
+            TopicDialect::Mqtt => {
+                let err = amqp_only.unwrap_err();
+                assert_eq!(err.reply_code(), 406);
+                assert!(err.to_string().ends_with("[MQTT-4.7.1-2]"), "{err}");
+                assert_eq!(mqtt_hash, Ok(true), "no AMQP # limit in MQTT");
+                assert_eq!(t.route("amq.topic", "a/b", None).unwrap().len(), 1);
+                assert_eq!(t.route("amq.topic", "a", None).unwrap().len(), 1);
+                // A topic name with a wildcard routes nowhere [MQTT-4.7.1-1].
+                assert!(t.route("amq.topic", "a/+", None).unwrap().is_empty());
+            }
+            TopicDialect::Nats => {
+                assert_eq!(amqp_only, Ok(true), "a literal token in NATS");
+                assert_eq!(t.route("amq.topic", "a.#", None).unwrap().len(), 1);
+                assert!(t.route("amq.topic", "a.b", None).unwrap().is_empty());
+            }
+        }
+        t.check_invariants();
     }
 }
 
@@ -472,8 +596,92 @@ fn ops<P: Strategy<Value = String>>(
     prop::collection::vec(op, 1..40)
 }
 
+/// Runs `ops` on a table in `dialect` (values are queues `q0`..`q2`; a remove of value 2
+/// deletes queue `q2` instead, which must drop its bindings) against a model: a list of
+/// bindings, the dialect's validity check and its reference matcher.
+fn table_ops_match_model(
+    dialect: TopicDialect,
+    ops: &[Op],
+    valid: fn(&[u8]) -> bool,
+    matches: fn(&[u8], &[u8]) -> bool,
+) -> Result<(), TestCaseError> {
+    let none = FieldTable::new();
+    let mut t = table_in(dialect);
+    let mut model: Vec<(String, u8)> = Vec::new();
+    for q in 0..3 {
+        t.declare_queue(&format!("q{q}")).unwrap();
+    }
+    for op in ops {
+        match op {
+            Op::Insert(p, v) => {
+                let q = format!("q{v}");
+                let got = t.bind("amq.topic", Destination::Queue(&q), p, &none);
+                if !valid(p.as_bytes()) {
+                    prop_assert_eq!(got.map_err(|e| e.reply_code()), Err(406), "{:?}", p);
+                    continue;
+                }
+                let new = !model.iter().any(|(m, w)| m == p && w == v);
+                if new {
+                    model.push((p.clone(), *v));
+                }
+                prop_assert_eq!(got, Ok(new), "bind {:?} -> {}", p, q);
+            }
+            Op::Remove(_, 2) => {
+                prop_assert!(t.delete_queue("q2"));
+                t.declare_queue("q2").unwrap();
+                model.retain(|(_, w)| *w != 2);
+            }
+            Op::Remove(p, v) => {
+                let q = format!("q{v}");
+                let at = model.iter().position(|(m, w)| m == p && w == v);
+                if let Some(i) = at {
+                    model.remove(i);
+                }
+                let got = t.unbind("amq.topic", Destination::Queue(&q), p, &none);
+                prop_assert_eq!(got, Ok(at.is_some()), "unbind {:?} -> {}", p, q);
+            }
+            Op::Route(k) => {
+                let want: BTreeSet<String> = model
+                    .iter()
+                    .filter(|(p, _)| matches(p.as_bytes(), k.as_bytes()))
+                    .map(|(_, v)| format!("q{v}"))
+                    .collect();
+                let got: BTreeSet<String> = table_route(&t, k).into_iter().collect();
+                prop_assert_eq!(got, want, "route {:?}", k);
+            }
+        }
+        t.check_invariants();
+        prop_assert_eq!(t.binding_count(), model.len());
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    /// A `RoutingTable` in the MQTT dialect binds exactly the valid filters (406 for
+    /// the rest), routes as the MQTT reference matcher, and unbinds and deletes queues
+    /// as the model does.
+    #[test]
+    fn mqtt_table_matches_reference(ops in ops(mqtt_filter, mqtt_topic())) {
+        table_ops_match_model(
+            TopicDialect::Mqtt,
+            &ops,
+            reference::mqtt_filter_is_valid,
+            reference::mqtt_matches,
+        )?;
+    }
+
+    /// The same for a `RoutingTable` in the NATS dialect and the NATS reference.
+    #[test]
+    fn nats_table_matches_reference(ops in ops(nats_subject, nats_literal())) {
+        table_ops_match_model(
+            TopicDialect::Nats,
+            &ops,
+            reference::nats_subject_is_valid,
+            reference::nats_matches,
+        )?;
+    }
 
     /// An MQTT trie gives, for every topic, exactly the filters the MQTT reference
     /// matcher accepts; `MqttFilter::matches` agrees too.

@@ -227,6 +227,7 @@ fn check_table(case: &Case) -> Result<(), String> {
             case,
             TableOptions {
                 max_hash_words: Some(2),
+                ..TableOptions::default()
             },
         )?;
         let (got_limited, _) = route(&limited, &case.key)?;

@@ -27,10 +27,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
                 );
                 continue;
             };
-            assert_eq!(
-                self.exchange_names.get(x.name.as_bytes()),
-                Some(&(id as u32))
-            );
+            assert_eq!(self.exchange_by_name(x.name.as_bytes()), Some(id as u32));
             let mut n = 0;
             match x.index.as_ref() {
                 None => assert_eq!(id, 0, "only the default exchange has no index"),
@@ -82,7 +79,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
                         .inbound
                 };
                 assert!(
-                    set.contains(id as u32, key, bound.args),
+                    set.contains(&self.hasher, id as u32, key, bound.args),
                     "binding missing from its destination"
                 );
             }
@@ -93,7 +90,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         for (id, q) in self.queues.iter().enumerate() {
             match q {
                 Some(q) => {
-                    assert_eq!(self.queue_names.get(q.name.as_bytes()), Some(&(id as u32)));
+                    assert_eq!(self.queue_by_name(q.name.as_bytes()), Some(id as u32));
                     inbound_seen += q.inbound.len();
                 }
                 None => assert!(self.free_queues.contains(&(id as u32)), "lost queue slot"),

@@ -32,8 +32,6 @@ mod types;
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashMap;
-
 use crate::DefaultHashBuilder;
 
 use crate::error::{BindError, DeclareError, DeleteError, ObjectKind};
@@ -41,8 +39,8 @@ use crate::field::FieldTable;
 use crate::headers::HeadersMatch;
 use crate::small::SmallBytes;
 use store::{
-    ArgsInterner, Bound, Dest, Exchange, HeadersBinding, Inbound, InboundSet, Index, Queue,
-    index_pairs, slab_insert,
+    ArgsInterner, Bound, Dest, Exchange, HeadersBinding, Inbound, InboundSet, Index, Name,
+    NameIndex, Queue, inbound_mut, index_pairs, slab_insert,
 };
 
 pub use route::RouteResult;
@@ -52,7 +50,7 @@ pub(crate) use shared::{DoubleBuffer, Writing};
 pub use shared::{SharedRoutingTable, TableSnapshot};
 pub use types::{
     Binding, Destination, ExchangeId, ExchangeInfo, ExchangeKind, ExchangeOptions, MAX_NAME_LEN,
-    QueueId, TableOptions,
+    QueueId, TableOptions, TopicDialect,
 };
 
 /// Exchanges, queues and the bindings between them, with RabbitMQ's routing rules.
@@ -96,11 +94,11 @@ pub struct RoutingTable<S = DefaultHashBuilder> {
     /// exchange.
     exchanges: Vec<Option<Exchange<S>>>,
     free_exchanges: Vec<u32>,
-    /// Name -> slab index of every live exchange.
-    exchange_names: HashMap<Box<[u8]>, u32, S>,
+    /// Every live exchange by name.
+    exchange_names: NameIndex,
     queues: Vec<Option<Queue>>,
     free_queues: Vec<u32>,
-    queue_names: HashMap<Box<[u8]>, u32, S>,
+    queue_names: NameIndex,
     args: ArgsInterner,
     /// Cloned into every exchange's index; hashes names and routing keys.
     hasher: S,
@@ -147,10 +145,32 @@ impl RoutingTable {
     /// ```
     /// use trackswitch::{Destination, FieldTable, RoutingTable, TableOptions};
     ///
-    /// let mut table = RoutingTable::with_options(TableOptions { max_hash_words: Some(2) });
+    /// let mut table = RoutingTable::with_options(TableOptions {
+    ///     max_hash_words: Some(2),
+    ///     ..TableOptions::default()
+    /// });
     /// table.declare_queue("q")?;
     /// let err = table.bind("amq.topic", Destination::Queue("q"), "#.#.#", &FieldTable::new());
     /// assert_eq!(err.unwrap_err().reply_code(), 406);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A table whose topic exchanges speak MQTT (or NATS, see [`TopicDialect`]):
+    ///
+    /// ```
+    /// use trackswitch::{Destination, FieldTable, RoutingTable, TableOptions, TopicDialect};
+    ///
+    /// let mut table = RoutingTable::with_options(TableOptions {
+    ///     topic_dialect: TopicDialect::Mqtt,
+    ///     ..TableOptions::default()
+    /// });
+    /// table.declare_queue("player1")?;
+    /// let none = FieldTable::new();
+    /// table.bind("amq.topic", Destination::Queue("player1"), "sport/tennis/player1/#", &none)?;
+    /// assert_eq!(table.route("amq.topic", "sport/tennis/player1", None)?.len(), 1);
+    /// // `#` must be last: refused with the specification's words.
+    /// let err = table.bind("amq.topic", Destination::Queue("player1"), "sport/#/x", &none);
+    /// assert!(err.unwrap_err().to_string().ends_with("[MQTT-4.7.1-2]"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_options(options: TableOptions) -> RoutingTable {
@@ -182,10 +202,10 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
             options,
             exchanges: Vec::new(),
             free_exchanges: Vec::new(),
-            exchange_names: HashMap::with_hasher(hasher.clone()),
+            exchange_names: NameIndex::default(),
             queues: Vec::new(),
             free_queues: Vec::new(),
-            queue_names: HashMap::with_hasher(hasher.clone()),
+            queue_names: NameIndex::default(),
             args: ArgsInterner::new(),
             hasher,
         };
@@ -201,7 +221,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
             ("amq.headers", ExchangeKind::Headers),
             ("amq.match", ExchangeKind::Headers),
         ] {
-            let index = Index::new(kind, &t.hasher);
+            let index = Index::new(kind, t.options.topic_dialect, &t.hasher);
             t.insert_exchange(name, kind, durable.clone(), Some(index));
         }
         t
@@ -220,7 +240,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         index: Option<Index<S>>,
     ) -> u32 {
         let x = Exchange {
-            name: name.into(),
+            name: Name::new(name),
             kind,
             options,
             index,
@@ -229,8 +249,19 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
             inbound: InboundSet::default(),
         };
         let id = slab_insert(&mut self.exchanges, &mut self.free_exchanges, x);
-        self.exchange_names.insert(name.as_bytes().into(), id);
+        self.exchange_names
+            .insert(&self.hasher, &self.exchanges, id);
         id
+    }
+
+    /// The slab index of the live exchange `name`.
+    fn exchange_by_name(&self, name: &[u8]) -> Option<u32> {
+        self.exchange_names.get(&self.hasher, &self.exchanges, name)
+    }
+
+    /// The slab index of the live queue `name`.
+    fn queue_by_name(&self, name: &[u8]) -> Option<u32> {
+        self.queue_names.get(&self.hasher, &self.queues, name)
     }
 
     fn exchange_slot(&self, id: u32) -> &Exchange<S> {
@@ -243,12 +274,6 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         self.exchanges[id as usize]
             .as_mut()
             .expect("id of a live exchange")
-    }
-
-    fn queue_slot_mut(&mut self, id: u32) -> &mut Queue {
-        self.queues[id as usize]
-            .as_mut()
-            .expect("id of a live queue")
     }
 
     /// Declares an exchange, or checks that an existing one has the same kind and
@@ -274,7 +299,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
                 name: String::new(),
             });
         }
-        if let Some(&id) = self.exchange_names.get(name.as_bytes()) {
+        if let Some(id) = self.exchange_by_name(name.as_bytes()) {
             let x = self.exchange_slot(id);
             let property = if x.kind != kind {
                 Some("type")
@@ -304,7 +329,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
                 name: name.into(),
             });
         }
-        let index = Index::new(kind, &self.hasher);
+        let index = Index::new(kind, self.options.topic_dialect, &self.hasher);
         let id = self.insert_exchange(name, kind, options.clone(), Some(index));
         Ok(ExchangeId(id))
     }
@@ -324,7 +349,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
                 name: name.into(),
             });
         }
-        let Some(&id) = self.exchange_names.get(name.as_bytes()) else {
+        let Some(id) = self.exchange_by_name(name.as_bytes()) else {
             return Ok(false);
         };
         if if_unused && self.exchange_slot(id).bindings > 0 {
@@ -344,24 +369,20 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
             let Some(x) = self.exchanges[id as usize].take() else {
                 continue; // already removed through another path
             };
-            self.exchange_names.remove(x.name.as_bytes());
+            self.exchange_names
+                .remove(&self.hasher, x.name.as_bytes(), id);
             self.free_exchanges.push(id);
             // Bindings where it is the source: drop them from their destinations.
             for (key, bound) in index_pairs(x.index.as_ref()) {
                 self.args.release(bound.args);
-                let set = if bound.dest.is_exchange() {
-                    // A self-binding's exchange is already out of the slab.
-                    match self.exchanges[bound.dest.id() as usize].as_mut() {
-                        Some(dx) => &mut dx.inbound,
-                        None => continue,
-                    }
-                } else {
-                    &mut self.queue_slot_mut(bound.dest.id()).inbound
-                };
-                set.remove(id, key, bound.args);
+                if bound.dest == Dest::exchange(id) {
+                    continue; // a self-binding: its exchange is out of the slab already
+                }
+                let set = inbound_mut(&mut self.exchanges, &mut self.queues, bound.dest);
+                set.remove(&self.hasher, id, key, bound.args);
             }
             // Bindings where it is the destination: drop them from their sources.
-            for b in x.inbound.table {
+            for b in x.inbound.into_vec() {
                 if b.source == id {
                     continue;
                 }
@@ -383,7 +404,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         let x = self.exchange_slot_mut(source);
         let removed = match x.index.as_mut().expect("a binding's source has an index") {
             Index::Direct(d) => d.remove(key, &bound),
-            Index::Topic(t) => t.remove_bytes(key, &bound),
+            Index::Topic(t) => t.remove(key, &bound),
             Index::Fanout {
                 bindings,
                 queues,
@@ -434,7 +455,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
     /// - [`DeclareError::InvalidName`] (406): an empty name or one over 255 bytes.
     pub fn declare_queue(&mut self, name: &str) -> Result<QueueId, DeclareError> {
         check_name(ObjectKind::Queue, name)?;
-        if let Some(&id) = self.queue_names.get(name.as_bytes()) {
+        if let Some(id) = self.queue_by_name(name.as_bytes()) {
             return Ok(QueueId(id));
         }
         if name.starts_with("amq.") {
@@ -448,11 +469,11 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
 
     fn insert_queue(&mut self, name: &str) -> QueueId {
         let q = Queue {
-            name: name.into(),
+            name: Name::new(name),
             inbound: InboundSet::default(),
         };
         let id = slab_insert(&mut self.queues, &mut self.free_queues, q);
-        self.queue_names.insert(name.as_bytes().into(), id);
+        self.queue_names.insert(&self.hasher, &self.queues, id);
         QueueId(id)
     }
 
@@ -462,7 +483,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
     pub fn declare_generated_queue(&mut self, name: &str) -> Option<QueueId> {
         if !name.starts_with("amq.")
             || name.len() > MAX_NAME_LEN
-            || self.queue_names.contains_key(name.as_bytes())
+            || self.queue_by_name(name.as_bytes()).is_some()
         {
             return None;
         }
@@ -472,14 +493,15 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
     /// Deletes a queue and its bindings (which may auto-delete exchanges). Returns
     /// whether it existed.
     pub fn delete_queue(&mut self, name: &str) -> bool {
-        let Some(id) = self.queue_names.remove(name.as_bytes()) else {
+        let Some(id) = self.queue_by_name(name.as_bytes()) else {
             return false;
         };
+        self.queue_names.remove(&self.hasher, name.as_bytes(), id);
         let q = self.queues[id as usize]
             .take()
             .expect("named queue is live");
         self.free_queues.push(id);
-        for b in q.inbound.table {
+        for b in q.inbound.into_vec() {
             let bound = Bound {
                 dest: Dest::queue(id),
                 args: b.args,
@@ -493,7 +515,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
 
     /// The id of a queue.
     pub fn queue_id(&self, name: &str) -> Option<QueueId> {
-        self.queue_names.get(name.as_bytes()).map(|&id| QueueId(id))
+        self.queue_by_name(name.as_bytes()).map(QueueId)
     }
 
     /// The name of a queue.
@@ -501,7 +523,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         self.queues
             .get(id.index())
             .and_then(Option::as_ref)
-            .map(|q| &*q.name)
+            .map(|q| q.name.as_str())
     }
 
     /// Every queue, by id and name, in id order.
@@ -509,7 +531,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         self.queues
             .iter()
             .enumerate()
-            .filter_map(|(i, q)| q.as_ref().map(|q| (QueueId(i as u32), &*q.name)))
+            .filter_map(|(i, q)| q.as_ref().map(|q| (QueueId(i as u32), q.name.as_str())))
     }
 
     /// Number of queues.
@@ -525,9 +547,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
 
     /// The id of an exchange.
     pub fn exchange_id(&self, name: &str) -> Option<ExchangeId> {
-        self.exchange_names
-            .get(name.as_bytes())
-            .map(|&id| ExchangeId(id))
+        self.exchange_by_name(name.as_bytes()).map(ExchangeId)
     }
 
     /// An exchange's kind and options.
@@ -538,7 +558,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
     fn exchange_info(&self, id: u32) -> ExchangeInfo<'_> {
         let x = self.exchange_slot(id);
         ExchangeInfo {
-            name: &x.name,
+            name: x.name.as_str(),
             kind: x.kind,
             options: &x.options,
             bindings: x.bindings,
@@ -560,9 +580,8 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
     fn resolve(&self, destination: Destination<'_>) -> Result<Dest, BindError> {
         match destination {
             Destination::Queue(name) => self
-                .queue_names
-                .get(name.as_bytes())
-                .map(|&id| Dest::queue(id))
+                .queue_by_name(name.as_bytes())
+                .map(Dest::queue)
                 .ok_or_else(|| BindError::NotFound {
                     kind: ObjectKind::Queue,
                     name: name.into(),
@@ -571,9 +590,8 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
                 name: String::new(),
             }),
             Destination::Exchange(name) => self
-                .exchange_names
-                .get(name.as_bytes())
-                .map(|&id| Dest::exchange(id))
+                .exchange_by_name(name.as_bytes())
+                .map(Dest::exchange)
                 .ok_or_else(|| BindError::NotFound {
                     kind: ObjectKind::Exchange,
                     name: name.into(),
@@ -587,9 +605,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
                 name: String::new(),
             });
         }
-        self.exchange_names
-            .get(name.as_bytes())
-            .copied()
+        self.exchange_by_name(name.as_bytes())
             .ok_or_else(|| BindError::NotFound {
                 kind: ObjectKind::Exchange,
                 name: name.into(),
@@ -607,6 +623,8 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
     /// - [`BindError::AccessRefused`] (403): binding to or from the default exchange;
     /// - [`BindError::KeyTooLong`] (406): a key over 255 bytes;
     /// - [`BindError::TooManyHashes`] (406): a topic key over the table's `#` limit;
+    /// - [`BindError::InvalidKey`] (406): a topic key the table's
+    ///   [`TopicDialect`] refuses (an MQTT filter or NATS subject breaking its rules);
     /// - [`BindError::InvalidArgument`] (406): a headers binding with a bad `x-match`.
     pub fn bind(
         &mut self,
@@ -624,6 +642,9 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         }
         let kind = self.exchange_slot(src).kind;
         if kind == ExchangeKind::Topic {
+            store::check_topic_key(self.options.topic_dialect, key)?;
+        }
+        if kind == ExchangeKind::Topic && self.options.topic_dialect == TopicDialect::Amqp {
             if let Some(max) = self.options.max_hash_words {
                 let count = crate::topic::words(key)
                     .filter(|w| *w == crate::topic::Word::Hash)
@@ -646,7 +667,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
             .expect("only the default exchange has no index")
         {
             Index::Direct(d) => d.insert(key, bound),
-            Index::Topic(t) => t.insert_bytes(key, bound),
+            Index::Topic(t) => t.insert(key, bound),
             Index::Fanout {
                 bindings,
                 queues,
@@ -689,11 +710,8 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
             key: SmallBytes::new(key),
             args,
         };
-        if dest.is_exchange() {
-            self.exchange_slot_mut(dest.id()).inbound.insert(inbound);
-        } else {
-            self.queue_slot_mut(dest.id()).inbound.insert(inbound);
-        }
+        let set = inbound_mut(&mut self.exchanges, &mut self.queues, dest);
+        set.insert(&self.hasher, inbound);
         Ok(true)
     }
 
@@ -718,12 +736,8 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         let Some(args) = self.args.find(arguments) else {
             return Ok(false);
         };
-        let set = if dest.is_exchange() {
-            &mut self.exchange_slot_mut(dest.id()).inbound
-        } else {
-            &mut self.queue_slot_mut(dest.id()).inbound
-        };
-        if !set.remove(src, key, args) {
+        let set = inbound_mut(&mut self.exchanges, &mut self.queues, dest);
+        if !set.remove(&self.hasher, src, key, args) {
             return Ok(false);
         }
         if self.unindex(src, key, Bound { dest, args }) {
@@ -736,7 +750,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
     pub fn bindings(&self) -> impl Iterator<Item = Binding<'_>> + '_ {
         self.exchanges.iter().flatten().flat_map(move |x| {
             index_pairs(x.index.as_ref()).map(move |(key, bound)| Binding {
-                source: &x.name,
+                source: x.name.as_str(),
                 destination: self.destination_name(bound.dest),
                 key,
                 arguments: self.args.get(bound.args),
@@ -751,13 +765,14 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
 
     fn destination_name(&self, dest: Dest) -> Destination<'_> {
         if dest.is_exchange() {
-            Destination::Exchange(&self.exchange_slot(dest.id()).name)
+            Destination::Exchange(self.exchange_slot(dest.id()).name.as_str())
         } else {
             Destination::Queue(
-                &self.queues[dest.id() as usize]
+                self.queues[dest.id() as usize]
                     .as_ref()
                     .expect("a binding's queue is live")
-                    .name,
+                    .name
+                    .as_str(),
             )
         }
     }

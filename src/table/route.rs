@@ -163,7 +163,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         if key.len() > MAX_NAME_LEN {
             return Err(RouteError::KeyTooLong { len: key.len() });
         }
-        let Some(&start) = self.exchange_names.get(exchange.as_bytes()) else {
+        let Some(start) = self.exchange_by_name(exchange.as_bytes()) else {
             return Err(RouteError::NotFound {
                 name: exchange.into(),
             });
@@ -191,7 +191,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
                 None => {
                     // The default exchange: every queue by its name.
                     for k in keys {
-                        if let Some(&q) = self.queue_names.get(k) {
+                        if let Some(q) = self.queue_by_name(k) {
                             any = true;
                             out.emit(Dest::queue(q), k);
                         }
@@ -210,7 +210,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
                         t.route_with(k, |pattern, values| {
                             any = true;
                             for b in values {
-                                out.emit(b.dest, pattern.as_bytes());
+                                out.emit(b.dest, pattern);
                             }
                         });
                     }
@@ -249,7 +249,7 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
             }
             if !any {
                 let alternate = xe.options.alternate_exchange.as_deref();
-                if let Some(&ae) = alternate.and_then(|n| self.exchange_names.get(n.as_bytes())) {
+                if let Some(ae) = alternate.and_then(|n| self.exchange_by_name(n.as_bytes())) {
                     if out.visited.insert(ae) {
                         out.work.push(ae);
                     }

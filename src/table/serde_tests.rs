@@ -1,6 +1,6 @@
 //! Round trips of the table's public data types through serde (feature `serde`).
 
-use super::{ExchangeKind, ExchangeOptions, TableOptions};
+use super::{ExchangeKind, ExchangeOptions, TableOptions, TopicDialect};
 
 #[test]
 fn exchange_kinds_are_rabbitmq_names() {
@@ -50,6 +50,11 @@ fn table_options_round_trip() {
         TableOptions::default(),
         TableOptions {
             max_hash_words: Some(2),
+            ..TableOptions::default()
+        },
+        TableOptions {
+            max_hash_words: None,
+            topic_dialect: TopicDialect::Mqtt,
         },
     ] {
         let json = serde_json::to_string(&options).unwrap();

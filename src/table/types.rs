@@ -102,9 +102,37 @@ pub struct ExchangeOptions {
     serde(default)
 )]
 pub struct TableOptions {
-    /// The most `#` words a topic binding key may have; `None` (the default) is no
-    /// limit. `Some(2)` reproduces RabbitMQ 4.3.5 and later, which refuses more with 406.
+    /// The most `#` words an AMQP topic binding key may have; `None` (the default) is
+    /// no limit. `Some(2)` reproduces RabbitMQ 4.3.5 and later, which refuses more with
+    /// 406. (MQTT allows one `#`, last; NATS has none.)
     pub max_hash_words: Option<usize>,
+    /// The syntax of the topic exchanges' binding and routing keys.
+    pub topic_dialect: TopicDialect,
+}
+
+/// The syntax of a table's topic exchanges (see [`topic`](crate::topic)), chosen when
+/// the table is made.
+///
+/// With the `serde` feature it is its lowercase name: `"amqp"`, `"mqtt"`, `"nats"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
+pub enum TopicDialect {
+    /// AMQP 0-9-1 ([`Amqp`](crate::topic::Amqp)): `.` between words, `*` one word, `#`
+    /// zero or more anywhere; every key is valid.
+    #[default]
+    Amqp,
+    /// MQTT 3.1.1 and 5 ([`Mqtt`](crate::topic::Mqtt)): binding keys are
+    /// [`MqttFilter`](crate::topic::MqttFilter)s (`/`, `+`, `#` last); routing keys are
+    /// topic names, and an invalid one (with a wildcard, say) routes nowhere.
+    Mqtt,
+    /// NATS ([`Nats`](crate::topic::Nats)): binding keys are
+    /// [`NatsSubject`](crate::topic::NatsSubject)s (`.`, `*`, `>` last); routing keys
+    /// with a wildcard or an empty token route nowhere.
+    Nats,
 }
 
 /// A queue's id in a [`RoutingTable`](crate::RoutingTable): dense, reused after the queue

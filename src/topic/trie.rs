@@ -46,7 +46,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use super::dialect::{Amqp, Dialect, split_on};
 use super::pattern::Word;
 use crate::exact::ExactMap;
-use crate::small::SmallBytes;
+use crate::small::{SmallBytes, Values};
 
 /// "No node" in a wildcard slot or parent link.
 const NONE: u32 = u32::MAX;
@@ -61,8 +61,8 @@ const UNBOUNDED: u32 = u32::MAX;
 #[derive(Debug, Clone)]
 struct Terminal<V, P> {
     pattern: P,
-    /// Never empty; distinct.
-    values: Vec<V>,
+    /// Distinct.
+    values: Values<V>,
 }
 
 #[derive(Debug, Clone)]
@@ -390,15 +390,14 @@ impl<V, S: BuildHasher, D: Dialect> TopicTrie<V, S, D> {
         let n = &mut self.nodes[node as usize];
         match &mut n.terminal {
             Some(t) => {
-                if t.values.contains(&value) {
+                if !t.values.insert(value) {
                     return false;
                 }
-                t.values.push(value);
             }
             None => {
                 n.terminal = Some(Box::new(Terminal {
                     pattern: D::from_checked(pattern),
-                    values: vec![value],
+                    values: Values::One(value),
                 }));
             }
         }
@@ -441,12 +440,10 @@ impl<V, S: BuildHasher, D: Dialect> TopicTrie<V, S, D> {
         let Some(t) = &mut n.terminal else {
             return false;
         };
-        let Some(i) = t.values.iter().position(|v| v == value) else {
-            return false;
-        };
-        t.values.remove(i);
-        if t.values.is_empty() {
-            n.terminal = None;
+        match t.values.remove(value) {
+            None => return false,
+            Some(true) => n.terminal = None,
+            Some(false) => {}
         }
         self.wild_len -= 1;
         self.prune(node, pattern);
@@ -734,7 +731,6 @@ impl<V, S: BuildHasher, D: Dialect> TopicTrie<V, S, D> {
                 "empty node {i} left in the trie"
             );
             if let Some(t) = &n.terminal {
-                assert!(!t.values.is_empty(), "terminal with no value");
                 for (j, v) in t.values.iter().enumerate() {
                     assert!(!t.values[j + 1..].contains(v), "duplicate value");
                 }
