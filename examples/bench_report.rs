@@ -13,12 +13,15 @@
 #[allow(unreachable_pub, dead_code)] // shared with the benches; each uses a subset
 #[path = "../benches/common/mod.rs"]
 mod common;
+#[path = "../benches/common/counting.rs"]
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write as _;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::churn;
+use common::concurrent::Contenders;
+use common::dialects::OursDialect;
 use common::peers::{Quill, Topiq, Zenoh};
 use common::timing::{ns_per_key, ns_per_op};
 use common::workloads::{self, Rng, Workload};
@@ -26,47 +29,8 @@ use common::{
     FloorEmit, FloorHash, FloorHashWords, Naive, OursTable, OursTrie, PeerRouter, RegexScan,
     Router, check,
 };
+use counting::measured;
 use serde_json::{Value, json};
-use trackswitch::topic::Pattern;
-use trackswitch::{Destination, FieldTable};
-
-/// Counts live heap bytes, to measure memory per binding.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
-#[allow(unsafe_code)] // a counting global allocator needs `unsafe impl GlobalAlloc`
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Builds a value and returns it with the heap bytes it holds.
-fn measured<T>(build: impl FnOnce() -> T) -> (T, isize) {
-    let before = LIVE.load(Ordering::Relaxed);
-    let v = build();
-    (v, LIVE.load(Ordering::Relaxed) - before)
-}
 
 struct Settings {
     full: bool,
@@ -193,6 +157,31 @@ fn peer<P: common::peers::Peer>(ours: &OursTrie, w: &Workload, s: &Settings, cap
     }
 }
 
+/// Ours in another dialect, on the workload translated as the peer of that syntax
+/// translates it; `n/a` where it cannot be expressed.
+fn dialect<R: Router>(
+    name: &str,
+    build: impl FnOnce() -> Result<R, String>,
+    ours: &OursTrie,
+    w: &Workload,
+    s: &Settings,
+) -> Timed {
+    let (built, bytes) = measured(build);
+    match built {
+        Err(e) => Timed {
+            name: name.to_string(),
+            ns: Err(e),
+            bytes_per_binding: None,
+        },
+        Ok(r) => {
+            check(name, &r, ours, w, 64);
+            let mut t = time(name, &r, w, s);
+            t.bytes_per_binding = Some(bytes as f64 / w.size as f64);
+            t
+        }
+    }
+}
+
 /// Runs every contender on one workload.
 fn run(w: &Workload, s: &Settings, progress: &mut Progress) -> Row {
     progress.step(&format!("{} {} build", w.id, w.size));
@@ -268,6 +257,8 @@ fn run(w: &Workload, s: &Settings, progress: &mut Progress) -> Row {
     ));
     contenders.push(peer::<Quill>(&ours, w, s, 1_000_000));
     contenders.push(peer::<Topiq>(&ours, w, s, 1_000_000));
+    contenders.push(dialect("ours/mqtt", || OursDialect::mqtt(w), &ours, w, s));
+    contenders.push(dialect("ours/nats", || OursDialect::nats(w), &ours, w, s));
     let floor_name = if exact_only {
         "floor/hash_lookup"
     } else if fanout > 16 {
@@ -370,6 +361,36 @@ fn print_memory(rows: &[Row]) {
 }
 
 /// The default hasher (foldhash, through hashbrown) beside ahash, trie and table.
+fn print_dialects(rows: &[Row]) {
+    println!(
+        "\nDialects: ours in MQTT and NATS syntax beside the peer that speaks it natively, ns per key, same run (rows where both can express the workload):\n"
+    );
+    println!(
+        "| workload | size | ours (AMQP) | ours/mqtt | quill-pubsub | quill/ours | ours/nats | topiq-broker | topiq/ours |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let (mqtt, quill) = (r.ns("ours/mqtt"), r.ns("quill-pubsub"));
+        let (nats, topiq) = (r.ns("ours/nats"), r.ns("topiq-broker"));
+        if mqtt.is_none() && nats.is_none() {
+            continue;
+        }
+        println!(
+            "| {} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.workload,
+            r.name,
+            r.size,
+            fmt_ns(r.ns("ours")),
+            fmt_ns(mqtt),
+            fmt_ns(quill),
+            ratio(quill, mqtt),
+            fmt_ns(nats),
+            fmt_ns(topiq),
+            ratio(topiq, nats),
+        );
+    }
+}
+
 fn print_hashers(rows: &[Row]) {
     println!("\nHashers: ns per key with foldhash (the default) and ahash, same run:\n");
     println!(
@@ -428,6 +449,49 @@ struct DuringChurn {
     ratio: f64,
 }
 
+/// Routes from reader threads while a writer churns, shared beside `RwLock`.
+#[derive(serde::Serialize)]
+struct Concurrent {
+    size: usize,
+    /// (threads, shared routes/s, RwLock routes/s), each over all readers.
+    routes_per_s: Vec<(usize, f64, f64)>,
+    /// One shared update of unbind + bind, no readers.
+    update_pair_ns: f64,
+}
+
+/// W7 at `size`: 1 and 2 reader threads, one change per 10 routes; best of the rounds.
+fn concurrent(size: usize, s: &Settings) -> Concurrent {
+    let both = Contenders::new(size);
+    // Enough routes per run for about the budget at ~1M routes/s per thread.
+    let iters = (s.budget.as_secs_f64() * 1e6) as u64;
+    let best = |run: &dyn Fn() -> Duration| {
+        (0..s.rounds)
+            .map(|_| run())
+            .min()
+            .expect("at least one round")
+    };
+    let routes_per_s = [1usize, 2]
+        .into_iter()
+        .map(|threads| {
+            let total = (threads as u64 * iters) as f64;
+            let shared = best(&|| both.run_shared(threads, iters));
+            let locked = best(&|| both.run_locked(threads, iters));
+            (
+                threads,
+                total / shared.as_secs_f64(),
+                total / locked.as_secs_f64(),
+            )
+        })
+        .collect();
+    both.shared.check_invariants();
+    let update_pair_ns = ns_per_op(|_| both.update_pair(), s.budget, s.rounds);
+    Concurrent {
+        size,
+        routes_per_s,
+        update_pair_ns,
+    }
+}
+
 /// One T7 row.
 #[derive(serde::Serialize)]
 struct BrokerRow {
@@ -441,39 +505,12 @@ struct BrokerRow {
 
 fn churn(size: usize, s: &Settings) -> Churn {
     let w = workloads::w7(size, 7);
-    let patterns: Vec<Pattern> = w
-        .bindings
-        .iter()
-        .map(|(p, _)| Pattern::new(p).unwrap())
-        .collect();
-    let mut ours = OursTrie::build(&w);
     let mut rng = Rng::new(11);
     // One "op" is an insert or a remove; a step removes a random binding and puts it back.
-    let trie_ns_per_op = ns_per_op(
-        |_| {
-            let i = rng.below(patterns.len() as u64) as usize;
-            let id = w.bindings[i].1;
-            ours.0.remove(&patterns[i], &id);
-            ours.0.insert(&patterns[i], id);
-        },
-        s.budget,
-        s.rounds,
-    ) / 2.0;
-    ours.0.check_invariants();
-
-    let mut table = OursTable::build(&w);
-    let none = FieldTable::new();
-    let names: Vec<String> = w.bindings.iter().map(|(_, id)| format!("q{id}")).collect();
-    let table_ns_per_op = ns_per_op(
-        |_| {
-            let i = rng.below(patterns.len() as u64) as usize;
-            let (p, dest) = (&w.bindings[i].0, Destination::Queue(&names[i]));
-            table.table.unbind("x", dest, p, &none).unwrap();
-            table.table.bind("x", dest, p, &none).unwrap();
-        },
-        s.budget,
-        s.rounds,
-    ) / 2.0;
+    let trie_ns_per_op = churn::trie_ns_per_op(&w, &mut rng, s.budget, s.rounds);
+    let table_ns_per_op = churn::table_ns_per_op(&w, &mut rng, s.budget, s.rounds);
+    let patterns = churn::patterns(&w);
+    let mut ours = OursTrie::build(&w);
 
     let plain = ns_per_key(&ours, &w.keys, s.budget, s.rounds, s.limit).unwrap_or(f64::NAN);
     let mut during = Vec::new();
@@ -483,10 +520,7 @@ fn churn(size: usize, s: &Settings) -> Churn {
         let mixed = ns_per_op(
             |step| {
                 if step % (per_churn as u64 + 1) == 0 {
-                    let i = rng.below(patterns.len() as u64) as usize;
-                    let id = w.bindings[i].1;
-                    ours.0.remove(&patterns[i], &id);
-                    ours.0.insert(&patterns[i], id);
+                    churn::trie_step(&mut ours, &w, &patterns, &mut rng);
                 } else {
                     out.clear();
                     ours.route(k, w.keys.get(k), &mut out);
@@ -710,7 +744,7 @@ fn main() {
 
     let mut progress = Progress {
         done: 0,
-        total: plan.len() * 3 + 4,
+        total: plan.len() * 3 + 5,
         start: Instant::now(),
     };
     let mut rows = Vec::new();
@@ -722,6 +756,8 @@ fn main() {
     let t4 = hashes(&s);
     progress.step("T5: churn");
     let t5 = churn(250_000, &s);
+    progress.step("concurrent routes");
+    let shared = concurrent(250_000, &s);
     progress.step("T7: broker");
     let t7 = broker_rows(&s);
     progress.step("done");
@@ -734,6 +770,7 @@ fn main() {
     print_table(&rows);
     print_memory(&rows);
     print_hashers(&rows);
+    print_dialects(&rows);
     println!("\nT4: one pattern of n '#' then 'end' against a 31-word key (hit and miss), ours:\n");
     println!("| # words | ns per route |\n|---|---|");
     for (n, ns) in &t4 {
@@ -746,6 +783,25 @@ fn main() {
         t5.route_ns_without_churn,
         t5.route_during_churn[0].ratio,
         t5.route_during_churn[1].ratio,
+    );
+    println!(
+        "\nConcurrent routing, W7 at {}k bindings, a writer making one change (unbind or bind) per 10 routes, routes/s over all readers:\n",
+        shared.size / 1000
+    );
+    println!(
+        "| readers | SharedRoutingTable | RwLock<RoutingTable> | shared/rwlock |\n|---|---|---|---|"
+    );
+    for (threads, ours, locked) in &shared.routes_per_s {
+        println!(
+            "| {threads} | {:.2}M | {:.2}M | {:.2}x |",
+            ours / 1e6,
+            locked / 1e6,
+            ours / locked
+        );
+    }
+    println!(
+        "\nOne SharedRoutingTable update of unbind + bind without readers: {:.1} us",
+        shared.update_pair_ns / 1e3
     );
     println!(
         "\nT7: broker in process, publish + route + enqueue + deliver + ack per 16-byte message, beside floor/channel_hop (crossbeam send + recv), same run:\n"
@@ -780,6 +836,7 @@ fn main() {
             })).collect::<Vec<_>>(),
             "t4_hashes": t4.iter().map(|(n, ns)| json!({"hashes": n, "ns": ns})).collect::<Vec<_>>(),
             "t5_churn": t5,
+            "concurrent": shared,
             "t7_broker": t7,
         });
         std::fs::write(

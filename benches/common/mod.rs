@@ -3,6 +3,8 @@
 
 #[cfg(feature = "broker")]
 pub mod broker;
+pub mod churn;
+pub mod concurrent;
 pub mod dialects;
 pub mod peers;
 pub mod timing;
