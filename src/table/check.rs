@@ -97,6 +97,8 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
             }
         }
         assert_eq!(inbound_seen, self.binding_count(), "stray inbound bindings");
+        self.queue_names.check(&self.hasher, &self.queues);
+        self.exchange_names.check(&self.hasher, &self.exchanges);
         assert_eq!(self.queue_names.len(), self.queues.iter().flatten().count());
         assert_eq!(
             self.exchange_names.len(),

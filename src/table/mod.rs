@@ -22,6 +22,7 @@
 //! [`DestSet`](crate::DestSet) so each appears once, in order of discovery.
 
 mod check;
+mod names;
 mod route;
 #[cfg(all(test, feature = "serde"))]
 mod serde_tests;
@@ -38,9 +39,10 @@ use crate::error::{BindError, DeclareError, DeleteError, ObjectKind};
 use crate::field::FieldTable;
 use crate::headers::HeadersMatch;
 use crate::small::SmallBytes;
+use names::NameIndex;
 use store::{
-    ArgsInterner, Bound, Dest, Exchange, HeadersBinding, Inbound, InboundSet, Index, Name,
-    NameIndex, Queue, inbound_mut, index_pairs, slab_insert,
+    ArgsInterner, Bound, Dest, Exchange, HeadersBinding, Inbound, InboundSet, Index, Name, Queue,
+    inbound_mut, index_pairs, slab_insert,
 };
 
 pub use route::RouteResult;

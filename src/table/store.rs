@@ -5,6 +5,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::{HashMap, HashTable};
 
+use super::names::Named;
 use super::{ExchangeKind, ExchangeOptions, TopicDialect};
 use crate::bitset::DestSet;
 use crate::direct::DirectIndex;
@@ -215,62 +216,6 @@ impl Name {
 
     pub(super) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("a name is built from a str")
-    }
-}
-
-/// What a [`NameIndex`] needs of a slab's items.
-pub(super) trait Named {
-    fn name(&self) -> &[u8];
-}
-
-fn slot_name<T: Named>(slab: &[Option<T>], id: u32) -> &[u8] {
-    slab[id as usize]
-        .as_ref()
-        .expect("a named slot is live")
-        .name()
-}
-
-/// The live slots of a slab by name. It holds only ids (4 bytes a name) hashed over the
-/// name with the table's hasher; a lookup compares the slot's own [`Name`].
-///
-/// Invariant: every id in it is a live slot of its slab, once, and no two slots share
-/// a name.
-#[derive(Debug, Clone, Default)]
-pub(super) struct NameIndex(HashTable<u32>);
-
-impl NameIndex {
-    pub(super) fn get<T: Named>(
-        &self,
-        hasher: &impl BuildHasher,
-        slab: &[Option<T>],
-        name: &[u8],
-    ) -> Option<u32> {
-        self.0
-            .find(hasher.hash_one(name), |&id| slot_name(slab, id) == name)
-            .copied()
-    }
-
-    /// Adds the live slot `id`, whose name is not in the index.
-    pub(super) fn insert<T: Named>(
-        &mut self,
-        hasher: &impl BuildHasher,
-        slab: &[Option<T>],
-        id: u32,
-    ) {
-        let h = hasher.hash_one(slot_name(slab, id));
-        self.0
-            .insert_unique(h, id, |&i| hasher.hash_one(slot_name(slab, i)));
-    }
-
-    /// Removes `id`, named `name` (its slot may be gone already).
-    pub(super) fn remove(&mut self, hasher: &impl BuildHasher, name: &[u8], id: u32) {
-        if let Ok(e) = self.0.find_entry(hasher.hash_one(name), |&i| i == id) {
-            e.remove();
-        }
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.0.len()
     }
 }
 
