@@ -3,15 +3,17 @@
 //!
 //! # Structure
 //!
-//! Exchanges and queues live in slabs and are named through hash maps; their ids stay
-//! dense (a deleted id is reused), so routing results are bitsets. Each exchange owns
+//! Exchanges and queues live in slabs, found by name through an index of ids (one probe
+//! and a compare with the slot's inline name); their ids stay dense (a deleted id is
+//! reused), so routing results are bitsets. Each exchange owns
 //! the index of its kind: a [`DirectIndex`](crate::DirectIndex), a
 //! [`TopicTrie`](crate::topic::TopicTrie), a [`DestSet`](crate::DestSet) of fanout
 //! members, or a list of [`HeadersMatch`](crate::HeadersMatch)ers. Index values are a
 //! destination and an interned argument table, so a binding's whole identity
 //! (source, destination, key, arguments) is one (key, value) pair of its source's index.
 //! Every destination also keeps the bindings that lead to it, so deleting a queue or an
-//! exchange costs O(its bindings).
+//! exchange costs O(its bindings): one inline, a few in a vector, many in a hash table.
+//! A table's topic exchanges speak the [`TopicDialect`] of its options.
 //!
 //! # Routing
 //!
