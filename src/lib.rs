@@ -15,6 +15,9 @@
 //! - [`RoutingTable`] puts them together: exchanges of the four [`ExchangeKind`]s,
 //!   bindings to queues and to exchanges, alternate exchanges, `CC`/`BCC`, and one copy
 //!   per queue, with the reply codes RabbitMQ gives.
+//!   Its topic exchanges speak AMQP by default, or MQTT or NATS ([`TopicDialect`] in
+//!   its [`TableOptions`]); [`SharedRoutingTable`] (feature `shared`) routes from any
+//!   number of threads while a writer changes it.
 //! - [`reference`](mod@reference) (feature `reference`) holds naive matchers used as oracles.
 //! - [`broker`](mod@broker) (feature `broker`) is an in-process AMQP 0-9-1 broker with
 //!   RabbitMQ's semantics on top of the table: queues, consumers, channels,
