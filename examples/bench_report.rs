@@ -133,33 +133,21 @@ fn time<R: Router>(name: &str, r: &R, w: &Workload, s: &Settings) -> Timed {
 
 /// Times a peer on a workload, after checking its answers against ours.
 fn peer<P: common::peers::Peer>(ours: &OursTrie, w: &Workload, s: &Settings, cap: usize) -> Timed {
-    let name = P::name().to_string();
+    let name = P::name();
     if w.size > cap {
         return Timed {
-            name,
+            name: name.to_string(),
             ns: Err(format!("size capped at {cap}")),
             bytes_per_binding: None,
         };
     }
-    let (built, bytes) = measured(|| PeerRouter::<P>::build(w));
-    match built {
-        Err(e) => Timed {
-            name,
-            ns: Err(e),
-            bytes_per_binding: None,
-        },
-        Ok(r) => {
-            check(&name, &r, ours, w, 64);
-            let mut t = time(&name, &r, w, s);
-            t.bytes_per_binding = Some(bytes as f64 / w.size as f64);
-            t
-        }
-    }
+    contender(name, || PeerRouter::<P>::build(w), ours, w, s)
 }
 
-/// Ours in another dialect, on the workload translated as the peer of that syntax
-/// translates it; `n/a` where it cannot be expressed.
-fn dialect<R: Router>(
+/// A contender built (its heap bytes counted), checked against ours and timed; `n/a`
+/// with the reason where it cannot express the workload. Ours in another dialect gets
+/// the workload translated as the peer of that syntax translates it.
+fn contender<R: Router>(
     name: &str,
     build: impl FnOnce() -> Result<R, String>,
     ours: &OursTrie,
@@ -257,8 +245,8 @@ fn run(w: &Workload, s: &Settings, progress: &mut Progress) -> Row {
     ));
     contenders.push(peer::<Quill>(&ours, w, s, 1_000_000));
     contenders.push(peer::<Topiq>(&ours, w, s, 1_000_000));
-    contenders.push(dialect("ours/mqtt", || OursDialect::mqtt(w), &ours, w, s));
-    contenders.push(dialect("ours/nats", || OursDialect::nats(w), &ours, w, s));
+    contenders.push(contender("ours/mqtt", || OursDialect::mqtt(w), &ours, w, s));
+    contenders.push(contender("ours/nats", || OursDialect::nats(w), &ours, w, s));
     let floor_name = if exact_only {
         "floor/hash_lookup"
     } else if fanout > 16 {
@@ -360,7 +348,6 @@ fn print_memory(rows: &[Row]) {
     }
 }
 
-/// The default hasher (foldhash, through hashbrown) beside ahash, trie and table.
 fn print_dialects(rows: &[Row]) {
     println!(
         "\nDialects: ours in MQTT and NATS syntax beside the peer that speaks it natively, ns per key, same run (rows where both can express the workload):\n"
@@ -391,6 +378,7 @@ fn print_dialects(rows: &[Row]) {
     }
 }
 
+/// The default hasher (foldhash, through hashbrown) beside ahash, trie and table.
 fn print_hashers(rows: &[Row]) {
     println!("\nHashers: ns per key with foldhash (the default) and ahash, same run:\n");
     println!(

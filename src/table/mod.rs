@@ -647,9 +647,8 @@ impl<S: BuildHasher + Clone> RoutingTable<S> {
         let kind = self.exchange_slot(src).kind;
         if kind == ExchangeKind::Topic {
             store::check_topic_key(self.options.topic_dialect, key)?;
-        }
-        if kind == ExchangeKind::Topic && self.options.topic_dialect == TopicDialect::Amqp {
-            if let Some(max) = self.options.max_hash_words {
+            let amqp = self.options.topic_dialect == TopicDialect::Amqp;
+            if let (true, Some(max)) = (amqp, self.options.max_hash_words) {
                 let count = crate::topic::words(key)
                     .filter(|w| *w == crate::topic::Word::Hash)
                     .count();
